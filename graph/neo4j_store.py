@@ -1,0 +1,250 @@
+"""The Neo4j store: the system of record where it is configured, and the merchandisers' window (Neo4j Browser).
+
+Every statement is a constant string with parameters; label and type names come only from the schema's fixed
+tables, never from input. Writes are batched ``UNWIND $rows ... MERGE`` in one transaction per batch, retried on
+transient errors by the driver's managed transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from graph.schema import LEARNED, NODES, RELATIONSHIPS, GraphBatch
+from graph.snapshot import Snapshot
+from graph.store import RULES_SCHEMA, WriteCounts, check_rule
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 20_000
+
+_NODE_CYPHER = {
+    label: (
+        f"UNWIND $rows AS r MERGE (n:{label} {{{spec.key}: r.k}})"
+        + (" SET n += r.p" if len(spec.schema) > 1 else "")
+    )
+    for label, spec in NODES.items()
+}
+_REL_CYPHER = {
+    t: (
+        f"UNWIND $rows AS r MATCH (a:{NODES[s.src].label} {{{NODES[s.src].key}: r.s}}) "
+        f"MATCH (b:{NODES[s.dst].label} {{{NODES[s.dst].key}: r.d}}) "
+        f"MERGE (a)-[e:{t}]->(b)" + (" SET e += r.p" if len(s.schema) > 2 else "")
+    )
+    for t, s in RELATIONSHIPS.items()
+}
+_CONSTRAINTS = [
+    f"CREATE CONSTRAINT {label.lower()}_{spec.key} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{spec.key} IS UNIQUE"
+    for label, spec in NODES.items()
+] + [
+    "CREATE INDEX complement_model IF NOT EXISTS FOR ()-[e:COMPLEMENT]-() ON (e.model)",
+    "CREATE INDEX substitute_model IF NOT EXISTS FOR ()-[e:SUBSTITUTE]-() ON (e.model)",
+]
+
+
+def _props(table: pa.Table, skip: set[str]) -> list[dict[str, Any]]:
+    """Per-row property maps without nulls: `SET n += map` would delete a property given a null."""
+    cols = {c: table.column(c).to_pylist() for c in table.column_names if c not in skip}
+    out: list[dict[str, Any]] = []
+    for i in range(table.num_rows):
+        out.append({c: v[i] for c, v in cols.items() if v[i] is not None})
+    return out
+
+
+def _chunks(table: pa.Table, size: int) -> Iterator[pa.Table]:
+    for start in range(0, table.num_rows, size):
+        yield table.slice(start, size)
+
+
+class Neo4jStore:
+    """A :class:`~graph.store.GraphStore` over a Neo4j database (5.26 LTS, or any newer server)."""
+
+    def __init__(self, driver: Any, database: str | None = None) -> None:
+        self.driver = driver
+        self.database = database
+        self._schema_ready = False
+
+    @staticmethod
+    def connect(uri: str | None = None, user: str | None = None, password: str | None = None) -> Neo4jStore:
+        """Connect to `uri`, or to NEO4J_URI / the project's local server when none is given."""
+        import neo4j
+
+        from graph.neo4j_server import connection
+
+        d_uri, d_user, d_password = connection()
+        driver = neo4j.GraphDatabase.driver(uri or d_uri, auth=(user or d_user, password or d_password))
+        driver.verify_connectivity()
+        return Neo4jStore(driver, os.environ.get("NEO4J_DATABASE"))
+
+    def __repr__(self) -> str:
+        return f"Neo4jStore({self.driver.encrypted and 'encrypted ' or ''}{self.database or 'default db'})"
+
+    def _session(self) -> Any:
+        return self.driver.session(database=self.database)
+
+    def ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self._session() as s:
+            for stmt in _CONSTRAINTS:
+                s.run(stmt).consume()
+        self._schema_ready = True
+
+    def _write(self, cypher: str, rows: list[dict[str, Any]]) -> Any:
+        def work(tx: Any) -> Any:
+            return tx.run(cypher, rows=rows).consume().counters
+
+        with self._session() as s:
+            return s.execute_write(work)
+
+    # -- GraphStore ----------------------------------------------------------------------------------------------
+
+    def write(self, batches: Iterable[GraphBatch]) -> WriteCounts:
+        self.ensure_schema()
+        counts = WriteCounts()
+        for batch in batches:
+            # nodes before relationships, so a batch's relationships find their ends
+            for label, table in batch.nodes.items():
+                key = NODES[label].key
+                for part in _chunks(table, BATCH_ROWS):
+                    keys = part.column(key).to_pylist()
+                    props = _props(part, {key})
+                    rows = [{"k": k, "p": p} for k, p in zip(keys, props, strict=True)]
+                    c = self._write(_NODE_CYPHER[label], rows)
+                    counts.add(label, len(rows), c.nodes_created)
+            for type_, table in batch.rels.items():
+                for part in _chunks(table, BATCH_ROWS):
+                    srcs, dsts = part.column("src").to_pylist(), part.column("dst").to_pylist()
+                    props = _props(part, {"src", "dst"})
+                    rows = [{"s": s, "d": d, "p": p} for s, d, p in zip(srcs, dsts, props, strict=True)]
+                    c = self._write(_REL_CYPHER[type_], rows)
+                    counts.add(type_, len(rows), c.relationships_created)
+        return counts
+
+    def _stream(self, cypher: str, **params: Any) -> Iterator[list[Any]]:
+        with self._session() as s:
+            for record in s.run(cypher, **params):
+                yield record.values()
+
+    def snapshot(self) -> Snapshot:
+        nodes: dict[str, pa.Table] = {}
+        for label, spec in NODES.items():
+            cols = spec.schema.names
+            ret = ", ".join(f"n.{c}" for c in cols)
+            rows = list(self._stream(f"MATCH (n:{label}) RETURN {ret}"))
+            nodes[label] = (
+                pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)}, schema=spec.schema)
+                if rows
+                else spec.schema.empty_table()
+            )
+        rels: dict[str, pa.Table] = {}
+        for type_, spec in RELATIONSHIPS.items():
+            src, dst = NODES[spec.src], NODES[spec.dst]
+            props = spec.schema.names[2:]
+            ret = ", ".join([f"a.{src.key}", f"b.{dst.key}", *(f"e.{p}" for p in props)])
+            rows = list(self._stream(f"MATCH (a:{src.label})-[e:{type_}]->(b:{dst.label}) RETURN {ret}"))
+            if rows:
+                names = spec.schema.names
+                rels[type_] = pa.table(
+                    {c: [r[i] for r in rows] for i, c in enumerate(names)}, schema=spec.schema
+                )
+        return Snapshot.from_tables(nodes, rels)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        with self._session() as s:
+            for label in NODES:
+                out[label] = s.run(f"MATCH (n:{label}) RETURN count(n) AS c").single()["c"]
+            for type_ in RELATIONSHIPS:
+                out[type_] = s.run(f"MATCH ()-[e:{type_}]->() RETURN count(e) AS c").single()["c"]
+        return out
+
+    def replace_learned(self, type_: str, table: pa.Table, model: str) -> int:
+        """Write `model`'s edges first, then delete older models' edges: a product is never without any."""
+        if type_ not in LEARNED:
+            raise ValueError(f"learned relationship must be one of {LEARNED}, not {type_!r}")
+        self.ensure_schema()
+        table = GraphBatch(rels={type_: table}).rels[type_]
+        upsert = (
+            f"UNWIND $rows AS r MATCH (a:Product {{asin: r.s}}) MATCH (b:Product {{asin: r.d}}) "
+            f"MERGE (a)-[e:{type_} {{model: $model}}]->(b) SET e.score = r.score, e.rank = r.rank"
+        )
+        written = 0
+        for part in _chunks(table, BATCH_ROWS):
+            rows = [
+                {"s": s, "d": d, "score": float(sc), "rank": int(rk)}
+                for s, d, sc, rk in zip(
+                    part.column("src").to_pylist(),
+                    part.column("dst").to_pylist(),
+                    np.nan_to_num(part.column("score").to_numpy(zero_copy_only=False)),
+                    part.column("rank").fill_null(0).to_pylist(),
+                    strict=True,
+                )
+            ]
+
+            def work(tx: Any, rows: list[dict[str, Any]] = rows) -> Any:
+                return tx.run(upsert, rows=rows, model=model).consume()
+
+            with self._session() as s:
+                s.execute_write(work)
+            written += len(rows)
+        delete = (
+            f"MATCH ()-[e:{type_}]->() WHERE e.model <> $model "
+            "CALL { WITH e DELETE e } IN TRANSACTIONS OF 50000 ROWS"
+        )
+        with self._session() as s:
+            s.run(delete, model=model).consume()
+        return written
+
+    def rules(self) -> pa.Table:
+        rows = list(
+            self._stream(
+                "MATCH (a:Product)-[r:PINNED|BLOCKED]->(b:Product) "
+                "RETURN type(r), a.asin, CASE WHEN a = b THEN null ELSE b.asin END, coalesce(r.relation, 'all')"
+            )
+        )
+        return pa.table(
+            {c: [r[i] for r in rows] for i, c in enumerate(RULES_SCHEMA.names)}, schema=RULES_SCHEMA
+        )
+
+    def set_rule(self, kind: str, product: str, other: str | None, relation: str, on: bool = True) -> bool:
+        check_rule(kind, relation)
+        # a rule on the product alone is a self-loop, which Browser draws on the product itself
+        other_key = product if other is None else other
+        if on:
+            cypher = (
+                "MATCH (a:Product {asin: $a}) MATCH (b:Product {asin: $b}) "
+                f"MERGE (a)-[r:{kind} {{relation: $relation}}]->(b) RETURN count(r) AS c"
+            )
+        else:
+            cypher = (
+                f"OPTIONAL MATCH (a:Product {{asin: $a}})-[r:{kind} {{relation: $relation}}]->(b:Product {{asin: $b}}) "
+                "DELETE r RETURN count(*) AS c, "
+                "EXISTS { MATCH (:Product {asin: $a}) } AND EXISTS { MATCH (:Product {asin: $b}) } AS known"
+            )
+
+        def work(tx: Any) -> bool:
+            rec = tx.run(cypher, a=product, b=other_key, relation=relation).single()
+            return bool(rec and (rec["c"] > 0 if on else rec["known"]))
+
+        with self._session() as s:
+            return s.execute_write(work)
+
+    def clear(self) -> None:
+        """Delete every node and relationship (tests and `kgrec load --replace`)."""
+        with self._session() as s:
+            s.run("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> Neo4jStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
