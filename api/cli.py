@@ -1,0 +1,72 @@
+"""The `kgrec` command: one entry point, a subcommand per job, each in its own module under api/commands/.
+
+Each command module provides ``add_parser(subparsers)`` (which registers its name, help and flags) and
+``run(args) -> int``. This file only wires them, so adding a command never touches another's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# order = order in `kgrec --help`
+COMMANDS = (
+    "demo",
+    "load",
+    "serve",
+    "neo4j",
+    "candidates",
+    "train",
+    "evaluate",
+    "score",
+    "models",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kgrec",
+        description="kgrec: graph-based product recommendations (complements, substitutes, sessions).",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"api.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"api.commands.{name}":
+                continue  # a command not written yet
+            raise
+        p = module.add_parser(sub)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def setup_logging(verbosity: int) -> None:
+    """Structured (key=value) and quiet by default: warnings only; -v info, -vv debug."""
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
