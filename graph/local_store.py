@@ -114,6 +114,8 @@ class LocalStore:
                 else pc.equal(rules.column("other"), other).fill_null(False).to_numpy(zero_copy_only=False)
             )
         )
+        if on and same.any():
+            return True  # already in force: keep its place in the list
         kept = rules.filter(pa.array(~same))
         if on:
             row = pa.table(
