@@ -90,6 +90,9 @@ def read_amazon(
         usable = yield from _read_meta(meta, asins, quarantine, summary, out)
         if not usable:
             raise LoadError(f"{meta}: no usable product line (see the quarantine)")
+        products = out.flush()  # all of the meta file goes out before a bad reviews file can stop the load
+        if products is not None:
+            yield products
     if reviews is not None:
         usable = yield from _read_reviews(reviews, asins, quarantine, summary, out)
         if not usable:
@@ -307,22 +310,19 @@ def _related(
 ) -> None:
     """One product's list as edges product -> listed product, in list order (Amazon ranks its lists)."""
     counts = summary.rel(type_)
+    counts.read += len(listed)
     loaded: set[str] = set()
     for value in listed:
-        counts.read += 1
-        dst, reason = _id(value)
-        if reason is None and dst == asin:
-            reason = SELF_LOOP
-        elif reason is None and dst not in asins:
-            reason = DANGLING
-        if reason is not None:
-            quarantine.add(path, number, reason, f"{type_} {asin} -> {value!r}")
-            counts.quarantined += 1
-        elif dst in loaded:
-            counts.duplicate += 1
-        else:
-            loaded.add(dst)
-            out.rel(type_, (asin, dst, 1.0))
+        if isinstance(value, str) and value in asins and value != asin:  # the common case first
+            if value in loaded:
+                counts.duplicate += 1
+            else:
+                loaded.add(value)
+                out.rel(type_, (asin, value, 1.0))
+            continue
+        reason = _id(value)[1] or (SELF_LOOP if value == asin else DANGLING)
+        quarantine.add(path, number, reason, f"{type_} {asin} -> {value!r}")
+        counts.quarantined += 1
 
 
 def _read_reviews(

@@ -2,7 +2,8 @@
 
 A load of outside data keeps every good row and sets the bad ones aside with the file, the line and a reason, for
 a person to read later (``jq -c 'select(.reason == "dangling")' quarantine.jsonl``). The reasons are the
-constants below; :data:`NULLED` names those whose row still loaded with the field set to null.
+constants below: those of the first group reject the row, those of the second (``bad_<field>``) note a row that
+still loaded with that field set to null.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ BAD_TITLE = "bad_title"  # not a string
 BAD_BRAND = "bad_brand"  # not a string
 BAD_CATEGORIES = "bad_categories"  # a category path that is not a list of non-blank strings
 BAD_RELATED = "bad_related"  # a related list that is not a list
-
-NULLED = frozenset({BAD_PRICE, BAD_RATING, BAD_TS, BAD_TITLE, BAD_BRAND, BAD_CATEGORIES, BAD_RELATED})
 
 RAW_LIMIT = 2000
 GZIP_MAGIC = b"\x1f\x8b"

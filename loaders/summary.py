@@ -43,14 +43,20 @@ class LoadSummary:
     unattributed: int = 0
 
     def node(self, label: str) -> Counts:
-        if label not in NODES:
-            raise KeyError(f"unknown node label {label!r}")
-        return self.nodes.setdefault(label, Counts())
+        counts = self.nodes.get(label)  # called per row: the cheap way first
+        if counts is None:
+            if label not in NODES:
+                raise KeyError(f"unknown node label {label!r}")
+            counts = self.nodes[label] = Counts()
+        return counts
 
     def rel(self, type_: str) -> Counts:
-        if type_ not in RELATIONSHIPS:
-            raise KeyError(f"unknown relationship type {type_!r}")
-        return self.rels.setdefault(type_, Counts())
+        counts = self.rels.get(type_)
+        if counts is None:
+            if type_ not in RELATIONSHIPS:
+                raise KeyError(f"unknown relationship type {type_!r}")
+            counts = self.rels[type_] = Counts()
+        return counts
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -75,10 +81,11 @@ class LoadSummary:
 
 
 class BatchBuilder:
-    """Collects rows into :class:`GraphBatch` objects of about `batch_size` rows, counting each as loaded.
+    """Collects rows into :class:`GraphBatch` objects of about `batch_size` rows, and counts them as loaded.
 
-    The one place that counts "loaded" is the one place rows go out, so the summary cannot drift from what a
-    store receives. Rows are tuples in the column order of the label's or type's schema.
+    Rows count as loaded when they leave in a batch: the one place that counts "loaded" is the one place rows go
+    out, so the summary cannot drift from what a store receives. Rows are tuples in the column order of the
+    label's or type's schema.
     """
 
     def __init__(self, summary: LoadSummary, batch_size: int) -> None:
@@ -86,23 +93,16 @@ class BatchBuilder:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
         self.summary = summary
         self.batch_size = batch_size
-        self.total = 0  # rows added over the builder's life
         self._nodes: dict[str, list[tuple[object, ...]]] = {}
         self._rels: dict[str, list[tuple[object, ...]]] = {}
         self._pending = 0
 
     def node(self, label: str, row: tuple[object, ...]) -> None:
         self._nodes.setdefault(label, []).append(row)
-        self.summary.node(label).loaded += 1
-        self._added()
+        self._pending += 1
 
     def rel(self, type_: str, row: tuple[object, ...]) -> None:
         self._rels.setdefault(type_, []).append(row)
-        self.summary.rel(type_).loaded += 1
-        self._added()
-
-    def _added(self) -> None:
-        self.total += 1
         self._pending += 1
 
     @property
@@ -117,6 +117,10 @@ class BatchBuilder:
             nodes={label: _table(rows, NODES[label].schema) for label, rows in self._nodes.items()},
             rels={type_: _table(rows, RELATIONSHIPS[type_].schema) for type_, rows in self._rels.items()},
         )
+        for label, rows in self._nodes.items():
+            self.summary.node(label).loaded += len(rows)
+        for type_, rows in self._rels.items():
+            self.summary.rel(type_).loaded += len(rows)
         self._nodes, self._rels, self._pending = {}, {}, 0
         return batch
 
