@@ -1,0 +1,222 @@
+"""The starlette application: GraphQL (and GraphiQL) at /graphql, /healthz, /readyz, /metrics.
+
+:class:`Serving` holds the state resolvers read and the background tasks that keep it current. The server
+answers /healthz at once and loads in the background (store -> snapshot -> catalog -> rules -> model), so a
+large catalog never makes a liveness probe fail; /readyz turns 200 when the first index serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from cross_web import HTTPException  # what strawberry's view raises for a bad HTTP request
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from api.auth import Authenticator
+from api.index import Catalog, ModelWatcher, ServingIndex, observed_index
+from api.metrics import Metrics, MetricsMiddleware
+from api.rules import RulesKeeper
+from api.schema import ROOT_FIELDS, Context, ProductCache, build_schema
+from api.sessions import SessionStore
+from api.settings import Settings
+from gnn.registry import Registry
+from graph.store import GraphStore, open_store
+
+log = logging.getLogger(__name__)
+
+GRAPHIQL = Path(__file__).resolve().parent / "static" / "graphiql"
+RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # back-off while the store cannot be read at start
+
+
+class Serving:
+    """The server's state. Each field that changes is replaced whole, never mutated, so readers need no lock."""
+
+    def __init__(self, settings: Settings, store: GraphStore | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalog: Catalog | None = None
+        self.products: ProductCache | None = None
+        self.index: ServingIndex | None = None
+        self.rules: RulesKeeper | None = None
+        self.watcher: ModelWatcher | None = None
+        self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_s)
+        self.metrics = Metrics(ROOT_FIELDS)
+        self.metrics.sessions.set_function(lambda: len(self.sessions))
+        self.metrics.rules_age.set_function(lambda: self.rules.age_s if self.rules else float("nan"))
+        self.auth = Authenticator(settings.api_keys)
+        self.error: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def swap(self, index: ServingIndex) -> None:
+        """Serve `index` from the next request on: one reference assignment, atomic for the event loop."""
+        self.index = index
+        self.metrics.set_model(index.version, index.source)
+        self.metrics.reloads.labels("loaded").inc()
+
+    def _refused(self, version: str, reason: str) -> None:
+        self.metrics.reloads.labels("refused").inc()
+
+    async def _load(self) -> None:
+        s = self.settings
+        if self.store is None:
+            self.store = await asyncio.to_thread(open_store, s.store)
+        snapshot = await asyncio.to_thread(self.store.snapshot)
+        catalog = await asyncio.to_thread(Catalog, snapshot)
+        rules = RulesKeeper(self.store, catalog.position, catalog.n, s.rules_interval_s)
+        await rules.refresh()
+        self.catalog, self.products, self.rules = catalog, ProductCache(catalog), rules
+        if s.registry is not None:
+            self.watcher = ModelWatcher(Registry(s.registry), catalog, self.swap, self._refused)
+            await self.watcher.check()
+        if self.index is None:
+            log.warning("no promoted model could be served: serving the snapshot's observed lists")
+            self.swap(await asyncio.to_thread(observed_index, snapshot, s.fallback_dim))
+        log.warning("ready: %d products, model %s", catalog.n, self.index and self.index.version)
+
+    async def start(self) -> None:
+        """Load (retrying while the store is unreachable), then keep rules and the model current."""
+        for attempt in itertools.count():
+            try:
+                await self._load()
+                self.error = None
+                break
+            except Exception as e:
+                self.error = f"{type(e).__name__}: {e}"
+                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
+                log.exception("loading failed (attempt %d), retrying in %.0f s", attempt + 1, delay)
+                await asyncio.sleep(delay)
+        assert self.rules is not None
+        self._tasks.append(asyncio.create_task(self.rules.run()))
+        if self.watcher is not None:
+            self._tasks.append(asyncio.create_task(self.watcher.run(self.settings.reload_interval_s)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.store is not None:
+            self.store.close()
+
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        index, rules = self.index, self.rules
+        ready = index is not None and rules is not None
+        body: dict[str, object] = {
+            "ready": ready,
+            "model": None
+            if index is None
+            else {
+                "version": index.version,
+                "source": index.source,
+                "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(index.loaded_at)),
+            },
+            "rules": None
+            if rules is None
+            else {
+                "fresh": rules.fresh,
+                "age_s": round(rules.age_s, 3),
+                "count": rules.current.count,
+                "error": rules.last_error,
+            },
+            "products": self.catalog.n if self.catalog is not None else None,
+            "refused": dict(self.watcher.refused) if self.watcher is not None else {},
+            "error": self.error,
+        }
+        return ready, body
+
+
+class GraphQLApp(GraphQL):
+    """strawberry's ASGI view with our context, our GraphiQL page, and errors as GraphQL JSON, not plain text."""
+
+    def __init__(self, serving: Serving) -> None:
+        super().__init__(
+            build_schema(serving.settings, serving.metrics),
+            graphql_ide="graphiql" if serving.settings.graphiql else None,
+        )
+        self.serving = serving
+        self.page = (GRAPHIQL / "index.html").read_text()
+
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        return Context(self.serving, self.serving.auth.caller(request.headers), request)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(self.page)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as e:
+            message = e.reason
+            if message == "Too many operations":
+                message = f"too many operations in one batch: at most {self.serving.settings.max_batch}"
+            response = JSONResponse({"errors": [{"message": message}]}, status_code=e.status_code)
+        await response(scope, receive, send)
+
+
+def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette:
+    """The application; `store` given (tests) is used instead of opening ``settings.store``."""
+    serving = Serving(settings, store)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    async def readyz(request: Request) -> JSONResponse:
+        ready, body = serving.readiness()
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(serving.metrics.render(), media_type=serving.metrics.content_type)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loading = asyncio.create_task(serving.start())
+        try:
+            yield
+        finally:
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
+            await serving.stop()
+
+    middleware = [Middleware(MetricsMiddleware, metrics=serving.metrics)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["content-type", "x-api-key", "authorization"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/graphql", GraphQLApp(serving)),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Mount("/graphiql", StaticFiles(directory=GRAPHIQL)),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.serving = serving
+    return app

@@ -1,0 +1,122 @@
+"""Prometheus metrics: HTTP and GraphQL request counts and latencies, the model serving, reloads, rules age.
+
+Each app gets its own CollectorRegistry (not the process-global one), so tests can build several apps in one
+process. Label values come from a fixed set (route names, the schema's root fields), never from the request, so
+a client cannot blow up the series count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from graphql import FieldNode, OperationDefinitionNode
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, root_fields: frozenset[str]) -> None:
+        self.registry = CollectorRegistry()
+        self.root_fields = root_fields
+        self.http_requests = Counter(
+            "kgrec_http_requests", "HTTP requests", ["route", "method", "status"], registry=self.registry
+        )
+        self.http_latency = Histogram(
+            "kgrec_http_request_seconds",
+            "HTTP request latency, first byte in to last byte out",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.operations = Counter(
+            "kgrec_graphql_operations",
+            "GraphQL operations by their first root field",
+            ["field", "outcome"],
+            registry=self.registry,
+        )
+        self.operation_latency = Histogram(
+            "kgrec_graphql_operation_seconds",
+            "GraphQL operation latency (parse to result)",
+            ["field"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.model = Info("kgrec_model", "the model serving", registry=self.registry)
+        self.reloads = Counter(
+            "kgrec_model_reloads", "promoted models seen", ["outcome"], registry=self.registry
+        )
+        self.rules_age = Gauge(
+            "kgrec_rules_age_seconds", "seconds since the rules were read", registry=self.registry
+        )
+        self.sessions = Gauge("kgrec_sessions", "sessions held in memory", registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def set_model(self, version: str, source: str) -> None:
+        self.model.info({"version": version, "source": source})
+
+    def operation_field(self, operation: OperationDefinitionNode | None) -> str:
+        if operation is not None:
+            for sel in operation.selection_set.selections:
+                if isinstance(sel, FieldNode):
+                    name = sel.name.value
+                    return name if name in self.root_fields else "other"
+        return "none"
+
+    def extension(self) -> Callable[[], SchemaExtension]:
+        """A factory for the schema extension that times each operation (no per-field hook: it stays cheap)."""
+        metrics = self
+
+        class OperationMetrics(SchemaExtension):
+            def on_operation(self) -> Iterator[None]:
+                start = time.perf_counter()
+                yield
+                ctx = self.execution_context
+                doc = ctx.graphql_document
+                op = None
+                if doc is not None:
+                    op = next((d for d in doc.definitions if isinstance(d, OperationDefinitionNode)), None)
+                field = metrics.operation_field(op)
+                errors = ctx.result.errors if ctx.result is not None else ctx.pre_execution_errors
+                metrics.operations.labels(field, "error" if errors else "ok").inc()
+                metrics.operation_latency.labels(field).observe(time.perf_counter() - start)
+
+        return OperationMetrics
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request; pure ASGI (BaseHTTPMiddleware would add a task per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = scope["path"]
+            route = path if path in ROUTES else "other"
+            self.metrics.http_requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.http_latency.labels(route).observe(time.perf_counter() - start)
