@@ -30,7 +30,7 @@ from api.auth import Authenticator
 from api.index import Catalog, ModelWatcher, ServingIndex, observed_index
 from api.metrics import Metrics, MetricsMiddleware
 from api.rules import RulesKeeper
-from api.schema import ROOT_FIELDS, Context, ProductCache, build_schema
+from api.schema import ROOT_FIELDS, Context, ListCache, ProductCache, build_schema
 from api.sessions import SessionStore
 from api.settings import Settings
 from gnn.registry import Registry
@@ -54,6 +54,7 @@ class Serving:
         self.rules: RulesKeeper | None = None
         self.watcher: ModelWatcher | None = None
         self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_s)
+        self.lists = ListCache()
         self.metrics = Metrics(ROOT_FIELDS)
         self.metrics.sessions.set_function(lambda: len(self.sessions))
         self.metrics.rules_age.set_function(lambda: self.rules.age_s if self.rules else float("nan"))

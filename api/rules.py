@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +41,6 @@ class RuleSet:
     blocked_pairs: Mapping[tuple[str, int], np.ndarray]
     blocked: Mapping[str, np.ndarray]  # relation or SESSION -> bool mask over the catalog
     count: int = 0
-    loaded_at: float = field(default_factory=time.monotonic)
 
     @staticmethod
     def empty(n: int) -> RuleSet:
@@ -82,7 +81,8 @@ class RulesKeeper:
     """Holds the current :class:`RuleSet`; refreshes it from the store and writes rules through to it.
 
     Reads and writes take one lock, so a background refresh that started before a write can never overwrite the
-    write's effect with an older table.
+    write's effect with an older table. An unchanged table keeps the same RuleSet object, so caches keyed on it
+    (the schema's list cache) survive refreshes that change nothing.
     """
 
     def __init__(self, store: GraphStore, position: Mapping[str, int], n: int, interval_s: float) -> None:
@@ -91,12 +91,22 @@ class RulesKeeper:
         self.n = n
         self.interval_s = interval_s
         self.current = RuleSet.empty(n)
+        self.checked_at = time.monotonic()
         self.last_error: str | None = None
+        self._table: pa.Table | None = None
         self._lock = asyncio.Lock()
 
     @property
     def age_s(self) -> float:
-        return time.monotonic() - self.current.loaded_at
+        """Seconds since the store's rules were last read successfully."""
+        return time.monotonic() - self.checked_at
+
+    def _take(self, table: pa.Table) -> None:
+        if self._table is None or not table.equals(self._table):
+            self.current = RuleSet.from_table(table, self.position, self.n)
+            self._table = table
+        self.checked_at = time.monotonic()
+        self.last_error = None
 
     @property
     def fresh(self) -> bool:
@@ -105,16 +115,13 @@ class RulesKeeper:
 
     async def refresh(self) -> None:
         async with self._lock:
-            table = await asyncio.to_thread(self.store.rules)
-            self.current = RuleSet.from_table(table, self.position, self.n)
-            self.last_error = None
+            self._take(await asyncio.to_thread(self.store.rules))
 
     async def set_rule(self, kind: str, product: str, other: str | None, relation: str, on: bool) -> bool:
         """Write one rule to the store, then re-read, so the next request sees it; False: unknown product."""
         async with self._lock:
             ok = await asyncio.to_thread(self.store.set_rule, kind, product, other, relation, on)
-            table = await asyncio.to_thread(self.store.rules)
-            self.current = RuleSet.from_table(table, self.position, self.n)
+            self._take(await asyncio.to_thread(self.store.rules))
         return ok
 
     async def run(self) -> None:

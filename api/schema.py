@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 MAX_ID_LENGTH = 200  # session and customer ids are kept in memory: bound what one call can store
 PRODUCT_CACHE_SIZE = 200_000
+LIST_CACHE_SIZE = 20_000
 MAX_PATHS = 10
 MAX_SHARED_CUSTOMERS = 10
 
@@ -144,6 +145,29 @@ class ProductCache:
         return [get(p) for p in positions]
 
 
+class ListCache:
+    """Finished `similar`/`bundle` answers without a filter, by (relation, product, k, diverse).
+
+    Valid for one serving index and one rule set: both are immutable and replaced whole, so a change of either
+    object empties the cache, and an answer can never outlive the model or the rules it was ranked with.
+    """
+
+    def __init__(self, max_size: int = LIST_CACHE_SIZE) -> None:
+        self.max_size = max_size
+        self._owner: tuple[ServingIndex, RuleSet] | None = None
+        self._items: dict[tuple[str, int, int, bool], list[Recommendation]] = {}
+
+    def items_for(
+        self, index: ServingIndex, rules: RuleSet
+    ) -> dict[tuple[str, int, int, bool], list[Recommendation]]:
+        owner = self._owner
+        if owner is None or owner[0] is not index or owner[1] is not rules:
+            self._owner, self._items = (index, rules), {}
+        elif len(self._items) >= self.max_size:
+            del self._items[next(iter(self._items))]  # oldest first
+        return self._items
+
+
 @dataclass
 class Context:
     """What resolvers read: one consistent view of the serving state, taken when the request arrived."""
@@ -236,6 +260,11 @@ def _related(
     catalog, index, rules, products = ctx.ready()
     check_k(k, ctx.settings.max_k)
     anchor = _position(catalog, product_id)
+    keep = _filter(ctx, catalog, f, None)
+    cached = ctx.serving.lists.items_for(index, rules) if keep is None else None
+    key = (rel, anchor, k, diverse)
+    if cached is not None and (hit := cached.get(key)) is not None:
+        return hit
     ranked: Ranked = index.related(
         catalog,
         rel,
@@ -244,11 +273,11 @@ def _related(
         pins=rules.pins.get((rel, anchor), ()),
         blocked=rules.blocked[rel],
         blocked_pairs=rules.blocked_pairs.get((rel, anchor)),
-        keep=_filter(ctx, catalog, f, None),
+        keep=keep,
         diverse=diverse,
     )
     because = f"{verb} {_label(catalog, anchor)}"
-    return [
+    answer = [
         Recommendation(product=p, score=s, reason="pinned by a merchandiser" if pin else because)
         for p, s, pin in zip(
             products.many(ranked.positions.tolist()),
@@ -257,6 +286,9 @@ def _related(
             strict=True,
         )
     ]
+    if cached is not None:
+        cached[key] = answer
+    return answer
 
 
 def _session_recommendations(

@@ -1,0 +1,224 @@
+"""GraphQL API throughput and latency with wrk on loopback: bundle and session recommendations vs a ping floor.
+
+One uvicorn worker (`kgrec serve`) and wrk (Debian's `wrk` package) with bench/api_bench.lua. Three loads, each
+run `--rounds` times interleaved so drift on a shared machine hits them alike:
+
+- ``ping``: ``{ ping }``, a constant resolver: the floor of the server's own cost per request (HTTP, strawberry,
+  the limit extensions, metrics);
+- ``bundle``: ``bundle(productId, k: 10) { score reason product { id title } }`` over random products that have
+  complements;
+- ``recommendations``: ``recommendations(sessionId, k: 10)`` over sessions that ``trackEvent`` filled first.
+
+Goals (printed, never asserted): bundle p99 <= 10 ms and >= 80% of the floor's throughput; recommendations
+p99 <= 15 ms. The store is one given with ``--store`` (e.g. Amazon Beauty after ``kgrec load``) or a synthetic
+catalog written to a temporary LocalStore (``--synthetic N``; loaders/synthetic.py).
+
+    python bench/api_bench.py --store local:var/demo-store
+    python bench/api_bench.py --synthetic 1000000 --edges 10000000 --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LUA = Path(__file__).with_suffix(".lua")
+KEY = "bench-key"
+N_SESSIONS = 200
+EVENTS = ("VIEW", "VIEW", "CART")  # what each bench session did before it asks for recommendations
+GOALS = {"bundle": (10.0, 0.80), "recommendations": (15.0, None)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def synthetic_store(root: Path, n_products: int, n_edges: int) -> str:
+    from graph.local_store import LocalStore
+    from loaders.synthetic import synthetic_batches
+
+    t = time.perf_counter()
+    n_categories = min(1000, max(10, n_products // 100))
+    LocalStore(root).write(synthetic_batches(n_products, n_edges, n_categories=n_categories))
+    print(
+        f"synthetic store: {n_products} products, {n_edges} edges in {time.perf_counter() - t:.0f} s",
+        flush=True,
+    )
+    return f"local:{root}"
+
+
+def sample_products(store_spec: str, n: int, seed: int = 0) -> list[str]:
+    """Products with a complement list, so each bundle request does real work."""
+    from graph.store import open_store
+
+    snap = open_store(store_spec).snapshot()
+    has = np.flatnonzero(snap.rel("ALSO_BOUGHT").degree() > 0)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(has, size=min(n, len(has)), replace=False)
+    return [str(x) for x in snap.ids["Product"][pick]]
+
+
+def start(
+    store_spec: str, registry: Path | None, port: int, log: Path
+) -> tuple[subprocess.Popen[bytes], float]:
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--store", store_spec, "--port", str(port)]
+    if registry is not None:
+        cmd += ["--registry", str(registry)]
+    env = {**os.environ, "KGREC_API_KEYS": f"{KEY}:frontend"}
+    t = time.perf_counter()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return proc, time.perf_counter() - t
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+
+
+def gql(client: httpx.Client, url: str, query: str, variables: dict | None = None) -> dict:
+    body = client.post(
+        url + "/graphql", json={"query": query, "variables": variables}, headers={"X-API-Key": KEY}
+    )
+    out = body.json()
+    if "errors" in out:
+        raise SystemExit(f"query failed: {out['errors']}")
+    return out["data"]
+
+
+def fill_sessions(url: str, ids: list[str]) -> float:
+    """trackEvent each of EVENTS per bench session; returns the mean trackEvent latency in ms."""
+    rng = np.random.default_rng(1)
+    q = "mutation($s: ID!, $p: ID!, $t: EventType!) { trackEvent(sessionId: $s, productId: $p, type: $t) }"
+    with httpx.Client(timeout=10) as client:
+        t = time.perf_counter()
+        for s in range(N_SESSIONS):
+            for kind in EVENTS:
+                gql(client, url, q, {"s": f"bench-{s}", "p": ids[int(rng.integers(len(ids)))], "t": kind})
+        return (time.perf_counter() - t) / (N_SESSIONS * len(EVENTS)) * 1e3
+
+
+def wrk(url: str, mode: str, ids_file: Path, seconds: int, threads: int, connections: int) -> dict:
+    env = {**os.environ, "BENCH_MODE": mode, "BENCH_IDS": str(ids_file), "BENCH_SESSIONS": str(N_SESSIONS)}
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(LUA), url + "/graphql"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("{"))
+    r = json.loads(line)
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    return r
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--store", help="an existing store (local:DIR, neo4j, ...)")
+    src.add_argument(
+        "--synthetic", type=int, default=20_000, help="products of a synthetic catalog (default %(default)s)"
+    )
+    p.add_argument("--edges", type=int, help="synthetic edges (default 10 per product)")
+    p.add_argument(
+        "--registry", type=Path, help="serve this registry's promoted model (default: observed lists)"
+    )
+    p.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default %(default)s)")
+    p.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds of the three loads (default %(default)s)"
+    )
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (default %(default)s)")
+    p.add_argument("--connections", type=int, default=4, help="wrk connections (default %(default)s)")
+    args = p.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+
+    with tempfile.TemporaryDirectory(prefix="kgrec-api-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        store = args.store or synthetic_store(
+            tmp / "store", args.synthetic, args.edges or 10 * args.synthetic
+        )
+        ids = sample_products(store, 2000)
+        ids_file = tmp / "ids.txt"
+        ids_file.write_text("\n".join(ids) + "\n")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc, ready_s = start(store, args.registry, port, tmp / "server.log")
+        try:
+            with httpx.Client(timeout=10) as client:
+                model = httpx.get(url + "/readyz").json()["model"]
+                sample = gql(
+                    client,
+                    url,
+                    "query($id: ID!) { bundle(productId: $id, k: 10) { product { title } } }",
+                    {"id": ids[0]},
+                )
+            print(
+                f"server ready in {ready_s:.1f} s, model {model['version']} ({model['source']}), "
+                f"sample bundle of {len(sample['bundle'])}: {sample['bundle'][0]['product']['title']!r}",
+                flush=True,
+            )
+            track_ms = fill_sessions(url, ids)
+            print(f"trackEvent: {track_ms:.2f} ms mean over {N_SESSIONS * len(EVENTS)} sequential calls")
+            results: dict[str, list[dict]] = {"ping": [], "bundle": [], "recommendations": []}
+            for mode in results:  # warm caches and the allocator
+                wrk(url, mode, ids_file, 2, args.threads, args.connections)
+            for _ in range(args.rounds):
+                for mode in results:
+                    results[mode].append(
+                        wrk(url, mode, ids_file, args.duration, args.threads, args.connections)
+                    )
+            rss = rss_mb(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=30)
+
+    floor = float(np.median([r["rps"] for r in results["ping"]]))
+    print(
+        f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s x {args.rounds} rounds, one uvicorn worker "
+        f"(uvloop, httptools); server RSS {rss:.0f} MB; exit status after SIGTERM {code}"
+    )
+    print(f"{'load':<16}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'vs floor':>10}  errors  goal")
+    for mode, runs in results.items():
+        rps = float(np.median([r["rps"] for r in runs]))
+        p50, p90, p99 = (float(np.median([r[k] for r in runs])) / 1e3 for k in ("p50_us", "p90_us", "p99_us"))
+        errors = sum(r["non_2xx"] + r["socket_errors"] for r in runs)
+        goal = ""
+        if mode in GOALS:
+            p99_goal, ratio_goal = GOALS[mode]
+            met = p99 <= p99_goal and (ratio_goal is None or rps / floor >= ratio_goal)
+            goal = (
+                f"p99<={p99_goal:g}ms"
+                + (f", >={ratio_goal:.0%} floor" if ratio_goal else "")
+                + (": met" if met else ": MISSED")
+            )
+        print(
+            f"{mode:<16}{rps:>9.0f}{p50:>9.2f}{p90:>9.2f}{p99:>9.2f}{rps / floor:>10.0%}  {errors:>6}  {goal}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
