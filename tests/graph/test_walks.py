@@ -1,0 +1,449 @@
+"""Pixie walks: the walk graph, every step an edge, restart and bias frequencies, seeds, backend agreement, the
+cuGraph argument mapping, the batch artifact and the `kgrec candidates` command. Small graphs, fixed seeds."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from graph import walks
+from graph.schema import GraphBatch
+from graph.snapshot import Snapshot
+from graph.walks import (
+    BatchCandidates,
+    Walker,
+    WalkGraph,
+    WalkParams,
+    choose_backend,
+    cugraph_arguments,
+    load_candidates,
+    save_candidates,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CPU_BACKENDS = ["numpy", "torch"]
+
+
+def _batch() -> GraphBatch:
+    """a -> b, a -> c also bought; b -> c bought together; b -> d viewed; u1 reviewed a, b and bought a; u2
+    reviewed c; d and e have no complement edges out."""
+    return GraphBatch(
+        nodes={
+            "Product": pa.table({"asin": ["a", "b", "c", "d", "e"]}),
+            "Customer": pa.table({"id": ["u1", "u2"]}),
+        },
+        rels={
+            "ALSO_BOUGHT": pa.table({"src": ["a", "a"], "dst": ["b", "c"]}),
+            "BOUGHT_TOGETHER": pa.table({"src": ["b"], "dst": ["c"]}),
+            "ALSO_VIEWED": pa.table({"src": ["b"], "dst": ["d"]}),
+            "REVIEWED": pa.table({"src": ["u1", "u1", "u2"], "dst": ["a", "b", "c"]}),
+            "PURCHASED": pa.table({"src": ["u1"], "dst": ["a"]}),
+        },
+    )
+
+
+def _snapshot() -> Snapshot:
+    batch = _batch()
+    return Snapshot.from_tables(batch.nodes, batch.rels)
+
+
+def _edges(graph: WalkGraph) -> list[tuple[int, int]]:
+    src = np.repeat(np.arange(graph.n_nodes), graph.out_degree())
+    return list(zip(src.tolist(), graph.indices.tolist(), strict=True))
+
+
+def _random_graph(n_nodes: int, n_edges: int, seed: int, n_products: int | None = None) -> WalkGraph:
+    rng = np.random.default_rng(seed)
+    return WalkGraph.from_edges(
+        rng.integers(0, n_nodes, n_edges),
+        rng.integers(0, n_nodes, n_edges),
+        n_nodes,
+        n_products or n_nodes,
+        multiplicity=rng.integers(1, 4, n_edges),
+    )
+
+
+def _clusters() -> WalkGraph:
+    """Products 0..29 in three clusters of ten, customers 30..59; each customer reviews mostly in one cluster.
+
+    Product 0 is also bought with 1 and 2, so they lead its complement candidates by a wide margin.
+    """
+    rng = np.random.default_rng(7)
+    src, dst = [], []
+    for c in range(30):
+        cluster = c // 10
+        for p in rng.choice(10, 4, replace=False):
+            src += [30 + c, cluster * 10 + p]
+            dst += [cluster * 10 + p, 30 + c]
+        stray = int(rng.integers(30))
+        src += [30 + c, stray]
+        dst += [stray, 30 + c]
+    src += [0, 0]
+    dst += [1, 2]
+    mult = np.ones(len(src), np.int64)
+    mult[-2:] = 6
+    return WalkGraph.from_edges(np.array(src), np.array(dst), 60, 30, multiplicity=mult)
+
+
+# --- the walk graph -------------------------------------------------------------------------------------------
+
+
+def test_walk_graph_complement_is_directional_and_weighted():
+    snap = _snapshot()
+    g = WalkGraph.from_snapshot(snap, "complement")
+    p = snap.index("Product")
+    u1, u2 = 5 + snap.index("Customer")["u1"], 5 + snap.index("Customer")["u2"]
+    edges = _edges(g)
+    # ALSO_BOUGHT a -> b forward only, twice (weight 2); never b -> a
+    assert edges.count((p["a"], p["b"])) == 2 and (p["b"], p["a"]) not in edges
+    assert edges.count((p["b"], p["c"])) == 2  # BOUGHT_TOGETHER
+    assert (p["b"], p["d"]) not in edges  # ALSO_VIEWED is not a complement signal
+    # u1 reviewed and purchased a: one edge per interaction, both ways
+    assert edges.count((u1, p["a"])) == 2 and edges.count((p["a"], u1)) == 2
+    assert edges.count((u2, p["c"])) == 1 and edges.count((p["c"], u2)) == 1
+    assert g.n_products == 5 and g.n_nodes == 7
+    assert g.out_degree()[p["e"]] == 0 and g.out_degree()[p["d"]] == 0
+
+
+def test_walk_graph_substitute_walks_also_viewed_both_ways():
+    snap = _snapshot()
+    g = WalkGraph.from_snapshot(snap, "substitute")
+    p = snap.index("Product")
+    edges = _edges(g)
+    assert edges.count((p["b"], p["d"])) == 2 and edges.count((p["d"], p["b"])) == 2
+    assert (p["a"], p["b"]) not in edges  # ALSO_BOUGHT is not a substitute signal
+    assert not any(
+        d == p["a"] and s >= 5 for s, d in edges if edges.count((s, d)) > 1
+    )  # purchases not walked
+
+
+def test_walk_graph_rejects_bad_weights():
+    with pytest.raises(ValueError, match="integers"):
+        WalkGraph.from_snapshot(_snapshot(), "complement", {"ALSO_BOUGHT": 1.5})
+    with pytest.raises(ValueError, match="cannot walk"):
+        WalkGraph.from_snapshot(_snapshot(), "complement", {"IN_CATEGORY": 1})
+    with pytest.raises(ValueError, match="relation"):
+        WalkGraph.from_snapshot(_snapshot(), "bundle")
+
+
+# --- walks are walks ------------------------------------------------------------------------------------------
+
+
+def _check_paths_are_walks(graph: WalkGraph, paths: walks.WalkPaths) -> None:
+    reference = nx.DiGraph(_edges(graph))
+    nodes, restarted = paths.nodes, paths.restarted
+    start = nodes[:, 0]
+    for t in range(nodes.shape[1] - 1):
+        src = np.where(restarted[:, t], start, nodes[:, t])
+        for s, d in zip(src.tolist(), nodes[:, t + 1].tolist(), strict=True):
+            assert reference.has_edge(s, d), f"step {t}: {s} -> {d} is not an edge"
+        dead = graph.out_degree()[nodes[:, t]] == 0
+        assert restarted[dead, t].all() or t == 0, "a walker on a node without out-edges must restart"
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@settings(max_examples=15, deadline=None)
+@given(
+    n_nodes=st.integers(2, 40),
+    density=st.floats(0.5, 4.0),
+    restart=st.sampled_from([0.0, 0.3, 0.9]),
+    seed=st.integers(0, 2**16),
+)
+def test_every_step_is_an_edge(backend, n_nodes, density, restart, seed):
+    graph = _random_graph(n_nodes, max(1, int(n_nodes * density)), seed)  # some nodes have no out-edges
+    starts = np.flatnonzero(graph.out_degree() > 0)
+    paths = Walker(graph, backend).paths(np.repeat(starts, 3), 12, restart=restart, seed=seed)
+    assert paths.nodes.shape == (3 * len(starts), 13)
+    _check_paths_are_walks(graph, paths)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_walks_on_a_wide_record_graph_are_walks(backend, monkeypatch):
+    # a graph too big to pack an edge record into 64 bits takes the 16-byte form; force it on a small graph
+    monkeypatch.setattr(walks, "_record_layout", lambda graph: None)
+    graph = _random_graph(30, 80, 3)
+    starts = np.flatnonzero(graph.out_degree() > 0)
+    _check_paths_are_walks(graph, Walker(graph, backend).paths(starts, 20, restart=0.3, seed=1))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_restart_frequency_matches_its_parameter(backend):
+    graph = _random_graph(50, 400, 1)
+    starts = np.flatnonzero(graph.out_degree() > 0)
+    alpha = 0.3
+    paths = Walker(graph, backend).paths(np.repeat(starts, 40), 50, restart=alpha, seed=11)
+    # a restart is forced on a node without out-edges: count the free choices only
+    free = graph.out_degree()[paths.nodes[:, 1:-1]] > 0
+    jumps = paths.restarted[:, 1:][free]
+    n, k = jumps.size, int(jumps.sum())
+    assert n > 50_000
+    assert stats.binomtest(k, n, alpha).pvalue > 1e-4  # fixed seed: a deterministic check, not a flaky one
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_edge_choice_follows_the_weights(backend):
+    # node 0 -> 1 (weight 3), 2 (weight 3), 3, 4, 5 (weight 1): first steps go 3:3:1:1:1
+    src = np.zeros(5, np.int64)
+    dst = np.arange(1, 6)
+    back = np.arange(1, 6)  # every target leads back, so no dead end
+    graph = WalkGraph.from_edges(
+        np.concatenate([src, back]),
+        np.concatenate([dst, src]),
+        6,
+        6,
+        np.array([3, 3, 1, 1, 1, 1, 1, 1, 1, 1]),
+    )
+    paths = Walker(graph, backend).paths(np.zeros(90_000, np.int64), 1, seed=5)
+    observed = np.bincount(paths.nodes[:, 1], minlength=6)[1:]
+    expected = np.array([3, 3, 1, 1, 1]) / 9 * 90_000
+    assert stats.chisquare(observed, expected).pvalue > 1e-4
+
+
+def test_relation_bias_of_a_snapshot_graph():
+    # from a: ALSO_BOUGHT b, c (weight 3 each) and u1 (reviewed + purchased, weight 1 each): 3 : 3 : 2
+    snap = _snapshot()
+    graph = WalkGraph.from_snapshot(snap, "complement", {"ALSO_BOUGHT": 3, "REVIEWED": 1, "PURCHASED": 1})
+    p = snap.index("Product")
+    u1 = 5 + snap.index("Customer")["u1"]
+    paths = Walker(graph, "numpy").paths(np.full(50_000, p["a"]), 1, seed=3)
+    observed = [int((paths.nodes[:, 1] == v).sum()) for v in (p["b"], p["c"], u1)]
+    assert sum(observed) == 50_000
+    assert stats.chisquare(observed, np.array([3, 3, 2]) / 8 * 50_000).pvalue > 1e-4
+
+
+def test_paths_refuse_a_start_without_out_edges():
+    graph = WalkGraph.from_snapshot(_snapshot(), "complement")
+    with pytest.raises(ValueError, match="out-edges"):
+        Walker(graph, "numpy").paths([4], 3)  # e
+
+
+# --- seeds and backends ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_a_seed_makes_runs_reproducible(backend):
+    graph = _clusters()
+    w = Walker(graph, backend)
+    a, b = w.paths(np.arange(30), 30, restart=0.3, seed=4), w.paths(np.arange(30), 30, restart=0.3, seed=4)
+    assert np.array_equal(a.nodes, b.nodes) and np.array_equal(a.restarted, b.restarted)
+    assert not np.array_equal(a.nodes, w.paths(np.arange(30), 30, restart=0.3, seed=5).nodes)
+    q1, q2 = w.query(0, k=10, seed=9), w.query(0, k=10, seed=9)
+    assert np.array_equal(q1.products, q2.products) and np.array_equal(q1.scores, q2.scores)
+    params = WalkParams(steps=2_000)
+    b1 = Walker(graph, backend, threads=1).batch(k=5, params=params, seed=2)
+    b2 = Walker(graph, backend, threads=2).batch(k=5, params=params, seed=2)
+    assert np.array_equal(b1.candidates, b2.candidates) and np.array_equal(b1.counts, b2.counts)
+
+
+def test_numpy_and_torch_find_the_same_top_candidates():
+    graph = _clusters()
+    params = WalkParams(steps=60_000, n_v=0)
+    tops = {}
+    for backend in CPU_BACKENDS:
+        got = Walker(graph, backend).query(0, k=5, params=params, seed=1)
+        tops[backend] = got.products
+        assert set(got.products[:2].tolist()) == {1, 2}  # the planted co-purchases lead
+        assert set(got.products.tolist()) <= set(range(10))  # the rest from the query's cluster
+    assert set(tops["numpy"].tolist()) == set(tops["torch"].tolist())
+    batch = {
+        b: Walker(graph, b).batch([0, 10, 20], k=3, params=params, seed=0).candidates for b in CPU_BACKENDS
+    }
+    for row, cluster in enumerate((0, 10, 20)):
+        assert set(batch["numpy"][row].tolist()) == set(batch["torch"][row].tolist())
+        assert all(cluster <= c < cluster + 10 for c in batch["numpy"][row])
+
+
+# --- queries and batches --------------------------------------------------------------------------------------
+
+
+def test_query_excludes_itself_and_stops_early():
+    graph = _clusters()
+    w = Walker(graph, "numpy")
+    full = w.query(3, k=8, params=WalkParams(steps=20_000, n_v=0), seed=1)
+    assert 3 not in full.products and not full.stopped_early
+    assert full.steps >= 20_000 and np.all(np.diff(full.scores) <= 0)
+    early = w.query(3, k=8, params=WalkParams(steps=20_000, n_p=5, n_v=3, check_every=2), seed=1)
+    assert early.stopped_early and early.steps < full.steps
+    assert w.query(graph.n_products - 1, k=3).products.dtype == np.int64
+
+
+def test_session_query_boosts_products_near_several_queries():
+    graph = _clusters()
+    w = Walker(graph, "numpy")
+    got = w.query({0: 1.0, 10: 1.0}, k=10, params=WalkParams(steps=40_000, n_v=0), seed=2)
+    assert 0 not in got.products and 10 not in got.products
+    clusters = {int(p) // 10 for p in got.products}
+    assert clusters >= {0, 1}  # candidates from both query products' neighbourhoods
+    nothing = w.query({0: 0.0}, k=5)
+    assert len(nothing.products) == 0 and nothing.steps == 0
+
+
+def test_batch_pads_products_without_walks_and_round_trips(tmp_path):
+    snap = _snapshot()
+    graph = WalkGraph.from_snapshot(snap, "complement")
+    done = []
+    result = Walker(graph, "numpy").batch(k=3, params=WalkParams(steps=500), seed=0, progress=done.append)
+    assert sum(done) == 5
+    assert result.candidates.shape == (5, 3) and result.candidates.dtype == np.int32
+    assert result.counts.dtype == np.float32
+    p = snap.index("Product")
+    assert (result.candidates[p["e"]] == -1).all()  # no out-edges: no walk
+    assert p["a"] not in result.candidates[p["a"]]
+    assert set(result.candidates[p["a"]][:2].tolist()) == {p["b"], p["c"]}
+    path = tmp_path / "c.npz"
+    save_candidates(path, result, snap.ids["Product"], {"relation": "complement"})
+    back, ids, meta = load_candidates(path)
+    assert isinstance(back, BatchCandidates) and meta["relation"] == "complement"
+    assert np.array_equal(back.candidates, result.candidates) and list(ids) == list(snap.ids["Product"])
+    assert np.load(path, allow_pickle=False)["product_ids"].dtype.kind == "U"
+
+
+# --- backend choice and cuGraph -------------------------------------------------------------------------------
+
+
+def test_auto_backend_says_what_it_chose_and_why(monkeypatch, caplog):
+    monkeypatch.setattr(walks, "_cuda_available", lambda: False)
+    assert choose_backend("auto") == ("numpy", "auto: no CUDA GPU, so numpy on the CPU")
+    with caplog.at_level("INFO", logger="kgrec.walks"):
+        w = Walker(_clusters())
+    assert w.backend == "numpy" and "no CUDA" in w.reason and "backend=numpy" in caplog.text
+    monkeypatch.setattr(walks, "_cuda_available", lambda: True)
+    assert choose_backend("auto")[0] == "torch"  # pylibcugraph is not installed here
+    with pytest.raises(ValueError):
+        choose_backend("spark")
+
+
+# pylibcugraph's documented signatures (docs.rapids.ai/api/cugraph: pylibcugraph.SGGraph, GraphProperties,
+# uniform_random_walks, biased_random_walks), written out because the library cannot be installed here.
+def _SGGraph(  # noqa: N802
+    resource_handle,
+    graph_properties,
+    src_or_offset_array,
+    dst_or_index_array,
+    vertices_array=None,
+    weight_array=None,
+    store_transposed=False,
+    renumber=False,
+    do_expensive_check=False,
+    edge_id_array=None,
+    edge_type_array=None,
+    input_array_format="COO",
+    drop_self_loops=False,
+    drop_multi_edges=False,
+    symmetrize=False,
+): ...
+
+
+def _GraphProperties(is_symmetric=False, is_multigraph=False): ...  # noqa: N802
+
+
+def _random_walks(resource_handle, input_graph, start_vertices, max_length, random_state=None): ...
+
+
+def test_cugraph_arguments_match_the_documented_api():
+    graph = WalkGraph.from_snapshot(_snapshot(), "complement")
+    call = cugraph_arguments(graph, np.array([0, 1]), 8, seed=42)
+    inspect.signature(_GraphProperties).bind(**call.graph_properties)
+    inspect.signature(_SGGraph).bind(resource_handle=None, graph_properties=None, **call.sg_graph)
+    assert call.walk_function in ("uniform_random_walks", "biased_random_walks")
+    inspect.signature(_random_walks).bind(resource_handle=None, input_graph=None, **call.walk)
+    sg = call.sg_graph
+    assert sg["input_array_format"] == "CSR" and sg["renumber"] is False and sg["store_transposed"] is False
+    assert call.graph_properties == {"is_symmetric": False, "is_multigraph": False}
+    offsets, indices, weights = sg["src_or_offset_array"], sg["dst_or_index_array"], sg["weight_array"]
+    assert offsets.dtype == np.int64 and indices.dtype == np.int32 and weights.dtype == np.float32
+    assert call.walk["start_vertices"].dtype == np.int32
+    assert call.walk["max_length"] == 8 and call.walk["random_state"] == 42
+    # the merged CSR is the walk graph: each edge once, its weight its multiplicity, no multi-edges left
+    src = np.repeat(np.arange(graph.n_nodes), np.diff(offsets))
+    merged = sorted(
+        (s, d, w) for s, d, w in zip(src.tolist(), indices.tolist(), weights.tolist(), strict=True)
+    )
+    pairs = [(s, d) for s, d, _ in merged]
+    assert len(pairs) == len(set(pairs))
+    expected = {}
+    for e in _edges(graph):
+        expected[e] = expected.get(e, 0) + 1
+    assert {(s, d): w for s, d, w in merged} == expected
+    assert call.walk_function == "biased_random_walks"  # weights 2 and 1 differ
+
+
+def test_cugraph_arguments_pick_uniform_walks_for_an_unweighted_graph():
+    graph = WalkGraph.from_edges(np.array([0, 1, 1]), np.array([1, 0, 2]), 3, 3)
+    assert cugraph_arguments(graph, np.array([0]), 3, 0).walk_function == "uniform_random_walks"
+
+
+def test_cugraph_backend_needs_rapids():
+    pytest.importorskip("torch")
+    if _has("pylibcugraph"):
+        pytest.skip("RAPIDS is installed: exercised by the GPU checks")
+    with pytest.raises(ImportError):
+        Walker(_clusters(), "cugraph")
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+# --- imports and the command ----------------------------------------------------------------------------------
+
+
+def test_walks_import_without_the_serving_stack():
+    code = (
+        "import sys, graph.walks, loaders.synthetic\n"
+        "heavy = {'torch', 'tqdm', 'strawberry', 'starlette', 'neo4j'} & set(sys.modules)\n"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_candidates_command_writes_the_artifact(tmp_path):
+    from api.commands import candidates
+    from graph.local_store import LocalStore
+
+    LocalStore(tmp_path / "store").write([_batch()])
+    parser = argparse.ArgumentParser()
+    candidates.add_parser(parser.add_subparsers())
+    out = tmp_path / "c.npz"
+    args = parser.parse_args(
+        [
+            "candidates",
+            "--store",
+            f"local:{tmp_path / 'store'}",
+            "--relation",
+            "complement",
+            "--k",
+            "3",
+            "--backend",
+            "numpy",
+            "--out",
+            str(out),
+            "--steps",
+            "400",
+            "--seed",
+            "1",
+            "--no-progress",
+        ]
+    )
+    assert candidates.run(args) == 0
+    result, ids, meta = load_candidates(out)
+    assert (
+        result.candidates.shape == (5, 3) and meta["backend"] == "numpy" and meta["relation"] == "complement"
+    )
+    row = list(ids).index("a")
+    assert {ids[c] for c in result.candidates[row][:2]} == {"b", "c"}
