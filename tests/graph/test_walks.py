@@ -33,6 +33,7 @@ from graph.walks import (
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_BACKENDS = ["numpy", "torch"]
+COMPLEMENT = {"ALSO_BOUGHT": 2, "BOUGHT_TOGETHER": 2, "PURCHASED": 1, "REVIEWED": 1}  # not the tuned defaults
 
 
 def _batch() -> GraphBatch:
@@ -101,7 +102,7 @@ def _clusters() -> WalkGraph:
 
 def test_walk_graph_complement_is_directional_and_weighted():
     snap = _snapshot()
-    g = WalkGraph.from_snapshot(snap, "complement")
+    g = WalkGraph.from_snapshot(snap, "complement", COMPLEMENT)
     p = snap.index("Product")
     u1, u2 = 5 + snap.index("Customer")["u1"], 5 + snap.index("Customer")["u2"]
     edges = _edges(g)
@@ -118,7 +119,7 @@ def test_walk_graph_complement_is_directional_and_weighted():
 
 def test_walk_graph_substitute_walks_also_viewed_both_ways():
     snap = _snapshot()
-    g = WalkGraph.from_snapshot(snap, "substitute")
+    g = WalkGraph.from_snapshot(snap, "substitute", {"ALSO_VIEWED": 2, "VIEWED": 1, "REVIEWED": 1})
     p = snap.index("Product")
     edges = _edges(g)
     assert edges.count((p["b"], p["d"])) == 2 and edges.count((p["d"], p["b"])) == 2
