@@ -76,7 +76,7 @@ class Serving:
         if self.store is None:
             self.store = await asyncio.to_thread(open_store, s.store)
         snapshot = await asyncio.to_thread(self.store.snapshot)
-        catalog = await asyncio.to_thread(Catalog, snapshot)
+        catalog = await asyncio.to_thread(Catalog, snapshot, s.session_walks)
         rules = RulesKeeper(self.store, catalog.position, catalog.n, s.rules_interval_s)
         await rules.refresh()
         self.catalog, self.products, self.rules = catalog, ProductCache(catalog), rules

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from gnn.registry import RELATIONS, ArtifactError, Registry, ServingArtifact
 from graph.snapshot import CSR, Snapshot
+from graph.walks import Walker, WalkGraph
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def _ranges(csr: CSR, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Catalog:
     """The products of one snapshot by dense position, and the adjacency that ranking and explanations read."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, walks: bool = True) -> None:
         self.snapshot = snapshot
         self.ids: np.ndarray = snapshot.ids["Product"]
         self.n = len(self.ids)
@@ -75,6 +76,11 @@ class Catalog:
         self.customers_of = CSR.from_coo(dst, src, self.n, snapshot.n("Customer"))
         counts = np.bincount(dst, minlength=self.n)
         self.popular: np.ndarray = np.argsort(-counts, kind="stable")[:N_POPULAR]
+        # session candidates: numpy walks answer one query in about a millisecond on the request's own thread
+        # (a GPU backend would add a transfer per request and gains only in batch mode)
+        self.walker: Walker | None = (
+            Walker(WalkGraph.from_snapshot(snapshot, "complement"), backend="numpy") if walks else None
+        )
 
     def positions(self, ids: list[str] | np.ndarray) -> np.ndarray:
         """Catalog positions of `ids`, -1 where an id is not in the catalog."""

@@ -4,21 +4,26 @@ A session lives as long as it is used within ``ttl_s``, and at most ``max_sessio
 used dropped first), so memory stays bounded under any traffic. State is per process: behind a load balancer,
 route a session to one replica (sticky sessions) or the replicas will each see part of it.
 
-Ranking (:func:`recommend`): the most recent events are seeds, weighted by event type and recency; candidates
-are the seeds' complement and substitute lists (rank-weighted, summed over seeds), then re-ranked by the cosine
-between each candidate's embedding and the seeds' weighted mean embedding. With no session events the
-customer's reviewed products seed instead; remaining places go to popular products.
+Ranking (:func:`recommend`): the most recent events are seeds, weighted by event type and recency. Candidates
+come from Pixie random walks that restart at the seeds (graph/walks.py, single-query mode, over the complement
+walk graph) and from the seeds' complement and substitute lists in the serving index (rank-weighted; this keeps
+the model's learned lists, which cover products without edges, in play). Both kinds of evidence are scaled to
+[0, 1] and summed per candidate, then re-ranked with the cosine between each candidate's embedding and the
+seeds' weighted mean embedding. With no session events the customer's reviewed products seed instead;
+remaining places go to popular products.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from api.index import Catalog, Filter, ServingIndex
+from graph.walks import Walker, WalkParams
 
 EVENT_WEIGHT = {"VIEW": 1.0, "CART": 2.0, "PURCHASE": 3.0, "REVIEW": 1.5}
 EVENT_VERB = {"VIEW": "viewed", "CART": "added to your cart", "PURCHASE": "bought", "REVIEW": "reviewed"}
@@ -27,6 +32,11 @@ RELATION_WEIGHT = {"complement": 1.0, "substitute": 0.6}  # what goes with it be
 LIST_DEPTH = 50  # entries read from each seed's list
 EMBEDDING_WEIGHT = 0.4  # share of the final score that comes from embedding similarity
 MAX_EVENTS = 50
+WALK_CANDIDATES = 200
+# a session's walk: 5,000 steps of 10 (500 walkers) answer in about a millisecond on one core; Pixie's
+# default 100,000 would cost most of the request's latency budget
+WALK = WalkParams(steps=5_000, walk_length=10)
+WALKED = -2  # seed index of a candidate that only the walk found (its seed is chosen after ranking)
 
 
 @dataclass
@@ -122,6 +132,37 @@ class SessionRanked:
     seed: np.ndarray  # int64: index into Seeds of the strongest seed, -1 for a popular product
 
 
+def _list_evidence(index: ServingIndex, seeds: Seeds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(candidate, contribution, seed index) from each seed's ranked lists: weight x relation / (1 + rank)."""
+    cand_parts, contrib_parts, seed_parts = [], [], []
+    for s, pos in enumerate(seeds.positions.tolist()):
+        for rel, rel_w in RELATION_WEIGHT.items():
+            idx = index.row(rel, pos)[0][:LIST_DEPTH]
+            cand_parts.append(idx)
+            contrib_parts.append(seeds.weights[s] * rel_w / (1.0 + np.arange(len(idx), dtype=np.float32)))
+            seed_parts.append(np.full(len(idx), s, dtype=np.int64))
+    if not cand_parts:
+        return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.int64)
+    return (
+        np.concatenate(cand_parts).astype(np.int64),
+        np.concatenate(contrib_parts).astype(np.float32),
+        np.concatenate(seed_parts),
+    )
+
+
+def _walk_evidence(walker: Walker, seeds: Seeds) -> tuple[np.ndarray, np.ndarray]:
+    """Pixie visit scores from walks that restart at the seeds (graph/walks.py), seeded by the seeds themselves
+    so the same session state always gets the same answer."""
+    query = dict(zip(seeds.positions.tolist(), seeds.weights.astype(np.float64).tolist(), strict=True))
+    found = walker.query(query, k=WALK_CANDIDATES, params=WALK, seed=zlib.crc32(seeds.positions.tobytes()))
+    return found.products, found.scores
+
+
+def _scaled(x: np.ndarray) -> np.ndarray:
+    top = float(x.max()) if len(x) else 0.0
+    return x / top if top > 0 else x
+
+
 def recommend(
     catalog: Catalog,
     index: ServingIndex,
@@ -129,22 +170,16 @@ def recommend(
     k: int,
     blocked: np.ndarray,
     keep: Filter | None,
+    walker: Walker | None = None,
 ) -> SessionRanked:
     """Top `k` for `seeds` (see the module docstring), then popular products for the places left."""
-    cand_parts, contrib_parts, seed_parts = [], [], []
-    for s, pos in enumerate(seeds.positions.tolist()):
-        for rel, rel_w in RELATION_WEIGHT.items():
-            idx, _ = index.row(rel, pos)
-            idx = idx[:LIST_DEPTH]
-            cand_parts.append(idx)
-            contrib_parts.append(seeds.weights[s] * rel_w / (1.0 + np.arange(len(idx), dtype=np.float32)))
-            seed_parts.append(np.full(len(idx), s, dtype=np.int64))
-    if cand_parts:
-        cand = np.concatenate(cand_parts).astype(np.int64)
-        contrib = np.concatenate(contrib_parts)
-        seed_of = np.concatenate(seed_parts)
-    else:
-        cand, contrib, seed_of = (np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.int64))
+    cand, contrib, seed_of = _list_evidence(index, seeds)
+    contrib = _scaled(contrib)
+    if walker is not None and len(seeds.positions):
+        walked, visits = _walk_evidence(walker, seeds)
+        cand = np.concatenate([cand, walked])
+        contrib = np.concatenate([contrib, _scaled(visits)]).astype(np.float32)
+        seed_of = np.concatenate([seed_of, np.full(len(walked), WALKED, dtype=np.int64)])
     ok = ~blocked[cand] & ~np.isin(cand, seeds.positions)
     if keep is not None:
         ok &= keep.keep(catalog, cand)
@@ -157,12 +192,16 @@ def recommend(
     first[1:] = inverse[strongest][1:] != inverse[strongest][:-1]
     best_seed = seed_of[strongest][first]  # aligned with uniq (inverse sorted ascending)
     if len(uniq):
-        profile = seeds.weights @ index.embeddings[seeds.positions]
+        emb = index.embeddings
+        profile = seeds.weights @ emb[seeds.positions]
         norm = float(np.linalg.norm(profile))
-        cosine = index.embeddings[uniq] @ (profile / norm) if norm > 0 else np.zeros(len(uniq), np.float32)
+        cosine = emb[uniq] @ (profile / norm) if norm > 0 else np.zeros(len(uniq), np.float32)
         score = (1 - EMBEDDING_WEIGHT) * total / total.max() + EMBEDDING_WEIGHT * cosine
         order = np.argsort(-score, kind="stable")[:k]
         positions, scores, seed = uniq[order], score[order].astype(np.float32), best_seed[order]
+        walked_only = seed == WALKED
+        if walked_only.any():  # name the seed the walk most likely came from: the closest in embedding space
+            seed[walked_only] = np.argmax(emb[positions[walked_only]] @ emb[seeds.positions].T, axis=1)
     else:
         positions, scores, seed = uniq, total, np.empty(0, np.int64)
 

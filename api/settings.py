@@ -52,6 +52,9 @@ class Settings:
     max_sessions: int = 100_000
     session_ttl_s: float = 1800.0
     session_recent: int = 10  # how many recent events seed a session's recommendations
+    session_walks: bool = (
+        True  # Pixie walks from the session's items (False: its items' lists only; less memory)
+    )
     # the fallback index (no promoted model): dimension of the random-projection embeddings
     fallback_dim: int = 32
     graceful_shutdown_s: float = 10.0
