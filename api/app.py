@@ -86,7 +86,7 @@ class Serving:
         if self.index is None:
             log.warning("no promoted model could be served: serving the snapshot's observed lists")
             self.swap(await asyncio.to_thread(observed_index, snapshot, s.fallback_dim))
-        log.warning("ready: %d products, model %s", catalog.n, self.index and self.index.version)
+        log.info("ready: %d products, model %s", catalog.n, self.index and self.index.version)
 
     async def start(self) -> None:
         """Load (retrying while the store is unreachable), then keep rules and the model current."""

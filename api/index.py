@@ -413,7 +413,7 @@ class ModelWatcher:
         self.current = version
         self.refused.pop(version, None)
         self.swap(index)
-        log.warning("model %s is serving", version)
+        log.info("model %s is serving", version)
         return True
 
     async def run(self, interval_s: float) -> None:

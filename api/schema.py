@@ -204,10 +204,10 @@ class Context:
         return self._loader
 
 
-def _position(catalog: Catalog, product_id: str, what: str = "product") -> int:
+def _position(catalog: Catalog, product_id: str) -> int:
     pos = catalog.position.get(product_id)
     if pos is None:
-        raise ClientError(f"unknown {what} {product_id!r}")
+        raise ClientError(f"unknown product {product_id!r}")
     return pos
 
 

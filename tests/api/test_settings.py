@@ -65,3 +65,31 @@ def test_key_headers() -> None:
     assert auth.caller({"authorization": "Basic secret-2"}).presented is False
     wrong = auth.caller({"x-api-key": "secret-3"})
     assert wrong.role is None and wrong.presented is True
+
+
+def test_cors_is_configurable(tmp_path: Path) -> None:
+    """A preflight from an allowed origin is answered; another origin gets no CORS headers."""
+    import asyncio
+
+    import httpx
+
+    from api.app import create_app
+    from graph.local_store import LocalStore
+
+    app = create_app(load_settings(env={"KGREC_CORS_ORIGINS": "https://shop.example"}), LocalStore(tmp_path))
+
+    async def preflight(origin: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            return await client.options(
+                "/graphql",
+                headers={
+                    "Origin": origin,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "x-api-key",
+                },
+            )
+
+    allowed = asyncio.run(preflight("https://shop.example"))
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "x-api-key" in allowed.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-origin" not in asyncio.run(preflight("https://evil.example")).headers
