@@ -27,6 +27,7 @@ Rules (the reasons are those of :mod:`loaders.quarantine`):
 from __future__ import annotations
 
 import ast
+import html
 import json
 import re
 import time
@@ -171,8 +172,9 @@ def _read_meta(
             continue
         seen.add(asin)
         notes: list[str] = []
-        title = _string(record.get("title"), BAD_TITLE, notes)
-        brand = _string(record.get("brand"), BAD_BRAND, notes)
+        # Amazon's titles and brands carry HTML entities ("Chevron &amp; Teardrop"): store the text people read
+        title = _unescape(_string(record.get("title"), BAD_TITLE, notes))
+        brand = _unescape(_string(record.get("brand"), BAD_BRAND, notes))
         price = _price(record.get("price"), notes)
         paths = _category_paths(record, notes)
         lists = _related_lists(record, notes)
@@ -200,6 +202,10 @@ def _string(value: object, reason: str, notes: list[str]) -> str | None:
         return value or None
     notes.append(reason)
     return None
+
+
+def _unescape(value: str | None) -> str | None:
+    return html.unescape(value).strip() or None if value else value
 
 
 def _number(value: object) -> float | None:
