@@ -1,0 +1,92 @@
+"""The `kgrec` command as a user runs it: a real process, real files, real server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.cli import COMMANDS
+
+BEAUTY = Path(__file__).parents[1].parent / "shared/data/amazon-beauty"
+
+
+def kgrec(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).parents[1],
+    )
+
+
+def test_every_command_has_help():
+    top = kgrec("--help")
+    assert top.returncode == 0
+    for name in COMMANDS:
+        assert name in top.stdout, f"{name} missing from kgrec --help"
+        sub = kgrec(name, "--help")
+        assert sub.returncode == 0, sub.stderr
+        assert sub.stdout.startswith("usage: kgrec " + name)
+
+
+def test_load_edge_list_json_summary_and_idempotent_reload(tmp_path):
+    edges = tmp_path / "edges.tsv"
+    edges.write_text(
+        "src\tdst\trelation\nA1\tA2\talso_bought\nA2\tA3\talso_viewed\nA3\tA3\talso_bought\nA1\tA2\tnonsense\n"
+    )
+    store = f"local:{tmp_path / 'store'}"
+    first = kgrec(
+        "load", "--store", store, "--edges", str(edges), "--json", "--quarantine", str(tmp_path / "q.jsonl")
+    )
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["store_counts"]["ALSO_BOUGHT"] == 1 and report["store_counts"]["ALSO_VIEWED"] == 1
+    assert report["created"]["Product"] == 3
+    quarantined = [json.loads(line)["reason"] for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+    assert sorted(quarantined) == ["self_loop", "unknown_relation"]
+    again = json.loads(kgrec("load", "--store", store, "--edges", str(edges), "--json").stdout)
+    assert set(again["created"].values()) == {0}
+    assert again["store_counts"] == report["store_counts"]
+
+
+def test_load_of_nothing_usable_fails_clearly(tmp_path):
+    junk = tmp_path / "meta.json"
+    junk.write_bytes(b"\xff\xfe not a product\n{'no': 'asin'}\n")
+    out = kgrec("load", "--store", f"local:{tmp_path / 's'}", "--meta", str(junk), "--json")
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr and out.stderr.strip()
+    missing = kgrec("load", "--store", f"local:{tmp_path / 's'}", "--meta", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BEAUTY.is_dir(), reason=f"{BEAUTY} is not there")
+def test_demo_loads_beauty_serves_and_prints_a_first_answer(tmp_path):
+    out = kgrec(
+        "demo",
+        "--exit",
+        "--port",
+        str(_free_port()),
+        "--store-dir",
+        str(tmp_path / "store"),
+        "--registry",
+        str(tmp_path / "registry"),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "similar (substitutes):" in out.stdout and "bundle (complements):" in out.stdout
+    answers = [line for line in out.stdout.splitlines() if line.startswith("  ") and "[" in line]
+    assert len(answers) == 10  # five of each, each with a product id and title
+    assert all(line.split()[1].startswith("B") for line in answers)
+    assert "/graphql" in out.stdout
