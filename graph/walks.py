@@ -34,7 +34,7 @@ The walk, for query products ``q_1..q_m`` with weights ``w_i``:
    divided by ``in_degree(p) ** degree_norm`` (a popularity correction: 0 keeps raw counts, 1 divides out the
    stationary popularity of an undirected walk), the query products are removed, and the top ``k`` are kept.
 
-Parameters (:class:`WalkParams`, defaults): ``restart=0.5``, ``steps=100_000`` per query, ``walk_length=20``
+Parameters (:class:`WalkParams`, defaults): ``restart=0.5``, ``steps=100_000`` per query, ``walk_length=10``
 (steps per walker; walkers = steps / walk_length), ``n_p=500``, ``n_v=4`` (``n_v=0`` turns early stopping off),
 ``check_every=5``, ``degree_norm=0.2``. :meth:`Walker.batch` walks every product (or a given list) with the same
 budget (default ``steps=10_000``) and no early stopping, so every product gets comparable evidence, and returns
@@ -101,7 +101,7 @@ class WalkParams:
 
     restart: float = 0.5
     steps: int = 100_000
-    walk_length: int = 20
+    walk_length: int = 10
     n_p: int = 500
     n_v: int = 4
     check_every: int = 5
@@ -373,7 +373,10 @@ def _count_numpy(visits: np.ndarray, group: np.ndarray, n_products: int) -> tupl
     keys += (group.astype(dtype) * dtype(span))[None, :]
     keys = keys.ravel()
     keys.sort()
-    first = np.flatnonzero(np.diff(keys, prepend=-1))
+    change = np.empty(len(keys), bool)
+    change[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=change[1:])
+    first = np.flatnonzero(change)
     counts = np.diff(first, append=len(keys))
     keys = keys[first]
     product = keys % span != n_products
@@ -441,30 +444,31 @@ class _NumpyKernel:
         restarted = np.zeros((n_steps, w), bool) if record_restarts else None
         thr = np.uint32(_restart_threshold(restart))
         e, eq = np.empty(w, np.int64), np.empty(w, np.int64)
-        jump, dead = np.empty(w, bool), np.empty(w, bool)
+        jump = np.empty(w, bool)
         bitgen = state["bitgen"]
         for b in range(0, n_steps, self._block):
-            raw = bitgen.random_raw((min(self._block, n_steps - b), w)).view(np.uint32)
+            raw = bitgen.random_raw((min(self._block, n_steps - b), w)).view(np.uint32).reshape(-1, w, 2)
+            lo, hi = raw[..., 0], raw[..., 1]
+            # What does not depend on where the walkers are is drawn for the whole block in a few calls: the
+            # restart coins, and the edge each walker would take from its start if it restarts.
+            jumps = lo < thr
+            eqs = hi * deg0
+            eqs >>= 32
+            eqs += start0
             for i in range(raw.shape[0]):
                 t = b + i
-                lo, hi = raw[i, 0::2], raw[i, 1::2]
                 if self._layout is not None:
                     np.right_shift(cur, node_bits, out=deg)
                     np.bitwise_and(deg, (1 << deg_bits) - 1, out=deg)
                     np.right_shift(cur, node_bits + deg_bits, out=start)
                 # slot = floor(hi * deg / 2**32): a uniform out-edge of the current node
-                np.multiply(hi, deg, out=e)
+                np.multiply(hi[i], deg, out=e)
                 np.right_shift(e, 32, out=e)
                 np.add(e, start, out=e)
-                # the same draw on the start's row, taken by the walkers that restart
-                np.multiply(hi, deg0, out=eq)
-                np.right_shift(eq, 32, out=eq)
-                np.add(eq, start0, out=eq)
-                np.less(lo, thr, out=jump)
-                np.equal(deg, 0, out=dead)  # no out-edge: the walker must restart
-                np.logical_or(jump, dead, out=jump)
+                np.equal(deg, 0, out=jump)  # no out-edge: the walker must restart
+                np.logical_or(jumps[i], jump, out=jump)
                 # e += (eq - e) * jump: arithmetic beats copyto(where=) on a random mask
-                np.subtract(eq, e, out=eq)
+                np.subtract(eqs[i], e, out=eq)
                 np.multiply(eq, jump, out=eq)
                 np.add(e, eq, out=e)
                 np.take(self._records, e, out=cur)
@@ -714,6 +718,7 @@ class Walker:
         self._out_degree = graph.out_degree()[:p]
         self._c = float(max(int(self._out_degree.max(initial=0)), 1))  # Pixie's C: the largest product degree
         self._in_degree = np.maximum(graph.in_degree()[:p], 1).astype(np.float64)
+        self._norms: dict[float, np.ndarray] = {}  # in_degree ** degree_norm, per degree_norm asked for
         self._local = threading.local()  # per-thread dense count buffer for single queries
 
     def __repr__(self) -> str:
@@ -793,7 +798,7 @@ class Walker:
         buf[cand] = 0
         if len(q) > 1:
             visits_of = self._boost(per_query, cand)
-        score = visits_of / self._in_degree[cand] ** params.degree_norm
+        score = visits_of / self._norm(params.degree_norm)[cand]
         keep = ~np.isin(cand, exclude)
         cand, score = cand[keep], score[keep]
         if len(cand) > k:
@@ -831,7 +836,7 @@ class Walker:
         per = max(1, math.ceil(params.steps / params.walk_length))
         size = max(1, self._kernel.lockstep // per)
         chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
-        norm = self._in_degree**params.degree_norm
+        norm = self._norm(params.degree_norm)
 
         def run(i: int) -> tuple[int, np.ndarray, np.ndarray]:
             qs = queries[chunks[i]]
@@ -869,6 +874,12 @@ class Walker:
         nodes, inv = np.unique(keys % self.graph.n_products, return_inverse=True)  # the same set as `cand`
         boosted = np.bincount(inv, weights=np.sqrt(per)) ** 2
         return boosted[np.searchsorted(nodes, cand)]
+
+    def _norm(self, degree_norm: float) -> np.ndarray:
+        norm = self._norms.get(degree_norm)
+        if norm is None:
+            norm = self._norms[degree_norm] = self._in_degree**degree_norm
+        return norm
 
     def _count_buffer(self) -> np.ndarray:
         buf = getattr(self._local, "buf", None)
