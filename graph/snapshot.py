@@ -83,6 +83,10 @@ class Snapshot:
     rels: dict[str, CSR]  # type -> CSR from its source label's ids to its target label's ids
     titles: np.ndarray | None = None  # object array aligned with ids["Product"]; None where missing
     prices: np.ndarray | None = None  # float64 aligned with ids["Product"]; NaN where missing
+    brands: np.ndarray | None = (
+        None  # object array aligned with ids["Product"] (the `brand` property); None where missing
+    )
+    category_names: np.ndarray | None = None  # object array aligned with ids["Category"]; None where missing
     _index: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
     def n(self, label: str) -> int:
@@ -133,6 +137,9 @@ class Snapshot:
             p = nodes["Product"]
             snap.titles = np.asarray(p.column("title").to_pylist(), dtype=object)
             snap.prices = p.column("price").to_numpy(zero_copy_only=False).astype(np.float64)
+            snap.brands = np.asarray(p.column("brand").to_pylist(), dtype=object)
+        if "Category" in nodes:
+            snap.category_names = np.asarray(nodes["Category"].column("name").to_pylist(), dtype=object)
         for type_, table in rels.items():
             if table.num_rows == 0:
                 continue
