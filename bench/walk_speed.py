@@ -16,6 +16,7 @@ Figures only, no assertions: the machine is shared, and ratios taken in one run 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -79,18 +80,20 @@ def naive_rate(graph: WalkGraph, restart: float, seconds: float) -> float:
     return steps / (time.perf_counter() - started)
 
 
-def latencies(walker: Walker, params: WalkParams, n: int) -> np.ndarray:
+def latencies(walker: Walker, params: WalkParams, n: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(wall ms, CPU ms, mean steps) per query; on a shared machine the CPU time is the latency of a free core."""
     rng = np.random.default_rng(1)
     products = np.flatnonzero(walker.graph.out_degree()[: walker.graph.n_products] > 0)
     queries = rng.choice(products, n + 10)
     for q in queries[:10]:  # warm up
         walker.query(int(q), params=params, seed=0)
-    out = []
+    wall, cpu, steps = [], [], 0
     for i, q in enumerate(queries[10:]):
-        started = time.perf_counter()
-        walker.query(int(q), k=100, params=params, seed=i)
-        out.append(time.perf_counter() - started)
-    return np.array(out) * 1e3
+        started, cpu_started = time.perf_counter(), time.process_time()
+        steps += walker.query(int(q), k=100, params=params, seed=i).steps
+        cpu.append(time.process_time() - cpu_started)
+        wall.append(time.perf_counter() - started)
+    return np.array(wall) * 1e3, np.array(cpu) * 1e3, steps / n
 
 
 def main() -> int:
@@ -105,6 +108,7 @@ def main() -> int:
     if args.small:
         args.products, args.edges, args.queries, args.batch_products = 20_000, 200_000, 200, 500
 
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     started = time.perf_counter()
     snap = synthetic_snapshot(args.products, args.edges, n_categories=min(1000, args.products // 10))
     graph = WalkGraph.from_snapshot(snap, "complement")
@@ -135,15 +139,17 @@ def main() -> int:
                 ("100,000 steps, no early stop", WalkParams(steps=100_000, n_v=0)),
                 ("100,000 steps, early stopping", WalkParams(steps=100_000)),
             ):
-                ms = latencies(walker, params, args.queries)
+                wall, cpu, steps = latencies(walker, params, args.queries)
                 print(
-                    f"single query ({label}): p50 {np.percentile(ms, 50):.2f} ms, "
-                    f"p99 {np.percentile(ms, 99):.2f} ms over {len(ms)} queries"
+                    f"single query ({label}, {steps:,.0f} steps on average): wall p50 "
+                    f"{np.percentile(wall, 50):.2f} ms, p99 {np.percentile(wall, 99):.2f} ms; CPU p50 "
+                    f"{np.percentile(cpu, 50):.2f} ms, p99 {np.percentile(cpu, 99):.2f} ms; {len(wall)} queries"
                 )
         del walker
     if "numpy" in rates and "torch" in rates:
         (nk, nb), (tk, tb) = rates["numpy"], rates["torch"]
         print(f"ratio numpy/torch: walk kernel {nk / tk:.2f}, batch end to end {nb / tb:.2f}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

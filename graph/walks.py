@@ -35,8 +35,8 @@ The walk, for query products ``q_1..q_m`` with weights ``w_i``:
    stationary popularity of an undirected walk), the query products are removed, and the top ``k`` are kept.
 
 Parameters (:class:`WalkParams`, defaults): ``restart=0.5``, ``steps=100_000`` per query, ``walk_length=10``
-(steps per walker; walkers = steps / walk_length), ``n_p=500``, ``n_v=4`` (``n_v=0`` turns early stopping off),
-``check_every=5``, ``degree_norm=0.2``. :meth:`Walker.batch` walks every product (or a given list) with the same
+(steps per walker; walkers = steps / walk_length), ``n_p=200``, ``n_v=4`` (``n_v=0`` turns early stopping off),
+``check_every=2``, ``degree_norm=0.2``. :meth:`Walker.batch` walks every product (or a given list) with the same
 budget (default ``steps=10_000``) and no early stopping, so every product gets comparable evidence, and returns
 :class:`BatchCandidates`, saved as an ``.npz`` artifact by :func:`save_candidates`.
 
@@ -102,9 +102,9 @@ class WalkParams:
     restart: float = 0.5
     steps: int = 100_000
     walk_length: int = 10
-    n_p: int = 500
+    n_p: int = 200
     n_v: int = 4
-    check_every: int = 5
+    check_every: int = 2
     degree_norm: float = 0.2
 
     def __post_init__(self) -> None:
@@ -490,6 +490,7 @@ class _NumpyKernel:
 
 class _TorchKernel:
     name = "torch"
+    _block = 8  # steps of random numbers drawn at once
 
     def __init__(self, graph: WalkGraph, device: str | None = None) -> None:
         import torch
@@ -499,7 +500,7 @@ class _TorchKernel:
         # CUDA: enough walkers to fill the GPU. CPU: below torch's intra-op grain (32768), so each operation runs
         # on the calling thread and batch chunks run on a thread pool instead: on a loaded machine torch's
         # OpenMP barriers wait for descheduled threads, which made a 64K-walker step 100x slower.
-        self.lockstep = 4_194_304 if self.device.type == "cuda" else 16_384
+        self.lockstep = 4_194_304 if self.device.type == "cuda" else 32_000
         self._layout = _record_layout(graph)
         self._deg = torch.from_numpy(graph.out_degree()).to(self.device)
         self._row_start = torch.from_numpy(graph.indptr[:-1]).to(self.device)
@@ -528,7 +529,7 @@ class _TorchKernel:
         self, state: dict[str, Any], n_steps: int, restart: float, record_restarts: bool = False
     ) -> tuple[Any, Any]:
         torch = self._torch
-        cur, start0, deg0 = state["cur"], state["start0"], state["deg0"]
+        cur = state["cur"]
         w = cur.shape[0]
         visits = torch.empty((n_steps, w), dtype=torch.int32, device=self.device)
         restarted = (
@@ -536,49 +537,54 @@ class _TorchKernel:
         )
         thr = _restart_threshold(restart)
         # preallocated buffers and out=: on the CPU a fresh tensor per operation costs more than the operation
-        raw, hi, lo, deg, start, e, eq = (
-            torch.empty(w, dtype=torch.int64, device=self.device) for _ in range(7)
-        )
-        jump, dead = (torch.empty(w, dtype=torch.bool, device=self.device) for _ in range(2))
-        for t in range(n_steps):
-            if "bitgen" in state:
-                raw = torch.from_numpy(state["bitgen"].random_raw(w).view(np.int64))
-            else:
-                raw.random_(generator=state["gen"])
-            # 31 bits pick the edge, 32 others decide the restart
-            torch.bitwise_right_shift(raw, 32, out=hi)
-            torch.bitwise_and(hi, 0x7FFFFFFF, out=hi)
-            torch.bitwise_and(raw, _MASK32, out=lo)
-            if self._layout is not None:
-                node_bits, deg_bits = self._layout
-                torch.bitwise_right_shift(cur, node_bits, out=deg)
-                torch.bitwise_and(deg, (1 << deg_bits) - 1, out=deg)
-                torch.bitwise_right_shift(cur, node_bits + deg_bits, out=start)
-            else:
-                torch.bitwise_and(cur[:, 1], _MASK32, out=deg)
-                start.copy_(cur[:, 0])
-            torch.mul(hi, deg, out=e)
-            torch.bitwise_right_shift(e, 31, out=e)
-            e += start
-            torch.mul(hi, deg0, out=eq)
-            torch.bitwise_right_shift(eq, 31, out=eq)
-            eq += start0
-            torch.lt(lo, thr, out=jump)
-            torch.eq(deg, 0, out=dead)
-            jump |= dead
-            eq -= e  # e += (eq - e) * jump: torch.where is slow on the CPU
-            eq *= jump
-            e += eq
-            torch.index_select(self._records, 0, e, out=cur)
-            if self._layout is not None:
-                torch.bitwise_and(cur, (1 << self._layout[0]) - 1, out=e)
-                visits[t] = e
-            else:
-                visits[t] = cur[:, 1] >> 32
-            if restarted is not None and not (state["fresh"] and t == 0):
-                restarted[t] = jump
+        deg, start, e, eq = (torch.empty(w, dtype=torch.int64, device=self.device) for _ in range(4))
+        jump = torch.empty(w, dtype=torch.bool, device=self.device)
+        for b in range(0, n_steps, self._block):
+            n = min(self._block, n_steps - b)
+            hi, jumps, eqs = self._draw(state, n, w, thr)
+            for i in range(n):
+                t = b + i
+                if self._layout is not None:
+                    node_bits, deg_bits = self._layout
+                    torch.bitwise_right_shift(cur, node_bits, out=deg)
+                    torch.bitwise_and(deg, (1 << deg_bits) - 1, out=deg)
+                    torch.bitwise_right_shift(cur, node_bits + deg_bits, out=start)
+                else:
+                    torch.bitwise_and(cur[:, 1], _MASK32, out=deg)
+                    start.copy_(cur[:, 0])
+                torch.mul(hi[i], deg, out=e)
+                torch.bitwise_right_shift(e, 31, out=e)
+                e += start
+                torch.eq(deg, 0, out=jump)  # no out-edge: the walker must restart
+                jump |= jumps[i]
+                torch.sub(eqs[i], e, out=eq)  # e += (eq - e) * jump: torch.where is slow on the CPU
+                eq *= jump
+                e += eq
+                torch.index_select(self._records, 0, e, out=cur)
+                if self._layout is not None:
+                    torch.bitwise_and(cur, (1 << self._layout[0]) - 1, out=e)
+                    visits[t] = e
+                else:
+                    visits[t] = cur[:, 1] >> 32
+                if restarted is not None and not (state["fresh"] and t == 0):
+                    restarted[t] = jump
         state["fresh"] = False
         return visits, restarted
+
+    def _draw(self, state: dict[str, Any], n: int, w: int, thr: int) -> tuple[Any, Any, Any]:
+        """A block of draws, as in the numpy kernel: 31 bits pick the edge, 32 others decide the restart; the
+        restart coins and the edge each walker would take from its start are computed for the whole block."""
+        torch = self._torch
+        if "bitgen" in state:
+            # numpy on the CPU: a block is over torch's parallel grain, and its OpenMP pool stalls when loaded
+            raw = state["bitgen"].random_raw((n, w)).view(np.int64)
+            hi = (raw >> 32) & 0x7FFFFFFF
+            jumps = (raw & _MASK32) < thr
+            eqs = ((hi * state["deg0"].numpy()) >> 31) + state["start0"].numpy()
+            return torch.from_numpy(hi), torch.from_numpy(jumps), torch.from_numpy(eqs)
+        raw = torch.empty((n, w), dtype=torch.int64, device=self.device).random_(generator=state["gen"])
+        hi = (raw >> 32) & 0x7FFFFFFF
+        return hi, (raw & _MASK32) < thr, ((hi * state["deg0"]) >> 31) + state["start0"]
 
     def count(self, visits: Any, group: np.ndarray, n_products: int) -> tuple[np.ndarray, ...]:
         if self.device.type == "cpu":
