@@ -43,9 +43,10 @@ budget (default ``steps=10_000``) and no early stopping, so every product gets c
 Backends (``backend="auto"|"cugraph"|"torch"|"numpy"``; auto picks cuGraph when pylibcugraph imports and a CUDA
 GPU is present, else torch when CUDA is present, else numpy; :attr:`Walker.reason` and a log line say why):
 
-- ``numpy``: walkers in lockstep over one 16-byte record per stored edge (the target's row start, out-degree and
-  id), so each step is one uniform 64-bit draw, a handful of vector operations and one gather. Batch mode spreads
-  chunks of queries over threads (numpy releases the GIL in these loops).
+- ``numpy``: walkers in lockstep over one record per stored edge holding the target's row start, out-degree and
+  id (8 bytes, bit-packed, when the graph allows; else 16), so each step is one uniform 64-bit draw, a dozen vector
+  operations and one gather. Batch mode spreads chunks of queries over threads (numpy releases the GIL in these
+  loops).
 - ``torch``: the same walk on tensors, on CUDA when present, else on the CPU (batch chunks on threads, as numpy).
 - ``cugraph``: pylibcugraph's ``uniform_random_walks`` / ``biased_random_walks`` on an ``SGGraph`` built from the
   walk graph's CSR, stored edges merged into float weights (:func:`cugraph_arguments` gives the exact arguments).
@@ -340,7 +341,6 @@ def _cuda_available() -> bool:
 
 
 class _Kernel(Protocol):
-    name: str
     lockstep: int  # walkers stepped together per chunk in batch mode
 
     def start(self, starts: np.ndarray, seed: np.random.SeedSequence) -> Any: ...
@@ -394,7 +394,6 @@ def _record_layout(graph: WalkGraph) -> tuple[int, int] | None:
 
 
 class _NumpyKernel:
-    name = "numpy"
     lockstep = 16_384  # walker arrays of this size stay in L2 between the dozen operations of a step
     _block = 8  # steps of random numbers drawn at once
 
@@ -406,7 +405,7 @@ class _NumpyKernel:
         self._layout = _record_layout(graph)
         # Each step needs the target's id, row start and degree. One record per stored edge holding all three
         # makes that one random memory read instead of two dependent ones (indices, then indptr); packed into
-        # 8 bytes when the graph is small enough, which halves the cache misses of the 16-byte form.
+        # 8 bytes when the graph is small enough, which halves the memory the gathers reach into.
         self._records = self._encode(graph.indices.astype(np.int64))
 
     def _encode(self, nodes: np.ndarray) -> np.ndarray:
@@ -489,7 +488,6 @@ class _NumpyKernel:
 
 
 class _TorchKernel:
-    name = "torch"
     _block = 8  # steps of random numbers drawn at once
 
     def __init__(self, graph: WalkGraph, device: str | None = None) -> None:
@@ -608,7 +606,6 @@ class _TorchKernel:
 class _CugraphKernel:
     """Restart chains stitched from cuGraph walks: one pylibcugraph walk per run between two restarts."""
 
-    name = "cugraph"
     lockstep = 1_048_576
 
     def __init__(self, graph: WalkGraph) -> None:
