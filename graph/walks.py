@@ -301,12 +301,16 @@ def cugraph_arguments(
             "input_array_format": "CSR",
         },
         walk_function="uniform_random_walks" if bool(np.all(weight == 1.0)) else "biased_random_walks",
-        walk={
-            "start_vertices": np.asarray(start_vertices, dtype=np.int32),
-            "max_length": int(max_length),
-            "random_state": int(seed),
-        },
+        walk=_cugraph_walk(start_vertices, max_length, seed),
     )
+
+
+def _cugraph_walk(start_vertices: np.ndarray, max_length: int, seed: int) -> dict[str, Any]:
+    return {
+        "start_vertices": np.asarray(start_vertices, dtype=np.int32),
+        "max_length": int(max_length),
+        "random_state": int(seed),
+    }
 
 
 def choose_backend(requested: str = "auto") -> tuple[str, str]:
@@ -604,7 +608,10 @@ class _TorchKernel:
 
 
 class _CugraphKernel:
-    """Restart chains stitched from cuGraph walks: one pylibcugraph walk per run between two restarts."""
+    """Restart chains stitched from cuGraph walks: one pylibcugraph walk per run between two restarts.
+
+    Each call of :meth:`advance` starts every walker afresh at its start (a restart at the call's first step).
+    """
 
     lockstep = 1_048_576
 
@@ -612,7 +619,7 @@ class _CugraphKernel:
         import cupy
         import pylibcugraph
 
-        self._cupy, self._plc, self._graph = cupy, pylibcugraph, graph
+        self._cupy = cupy
         call = cugraph_arguments(graph, np.empty(0, np.int32), 1, 0)
         self._handle = pylibcugraph.ResourceHandle()
         arrays = {k: cupy.asarray(v) if isinstance(v, np.ndarray) else v for k, v in call.sg_graph.items()}
@@ -636,8 +643,8 @@ class _CugraphKernel:
         last = np.append(w_idx[1:] != w_idx[:-1], True)
         run_len = np.where(last, n_steps, np.append(t_idx[1:], n_steps)) - t_idx
         length = int(run_len.max())
-        call = cugraph_arguments(self._graph, starts[w_idx], length, int(rng.integers(2**31)))
-        walk = {k: self._cupy.asarray(v) if isinstance(v, np.ndarray) else v for k, v in call.walk.items()}
+        walk = _cugraph_walk(starts[w_idx], length, int(rng.integers(2**31)))
+        walk["start_vertices"] = self._cupy.asarray(walk["start_vertices"])
         paths, _, _ = self._walk(resource_handle=self._handle, input_graph=self._sg, **walk)
         # padded paths, -1 after a node without out-edges: that run ends there
         paths = self._cupy.asnumpy(paths).reshape(len(w_idx), -1)[:, 1 : length + 1]

@@ -7,6 +7,7 @@ import argparse
 import inspect
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import networkx as nx
@@ -385,6 +386,64 @@ def test_cugraph_arguments_match_the_documented_api():
 def test_cugraph_arguments_pick_uniform_walks_for_an_unweighted_graph():
     graph = WalkGraph.from_edges(np.array([0, 1, 1]), np.array([1, 0, 2]), 3, 3)
     assert cugraph_arguments(graph, np.array([0]), 3, 0).walk_function == "uniform_random_walks"
+
+
+def _fake_rapids(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """pylibcugraph and cupy stand-ins with the documented signatures, walking on the CPU; records the calls."""
+    calls: list[dict] = []
+
+    class SGGraph:
+        def __init__(self, *args, **kwargs):
+            bound = inspect.signature(_SGGraph).bind(*args, **kwargs)
+            self.csr = bound.arguments
+            calls.append({"SGGraph": bound.arguments})
+
+    def random_walks(*args, **kwargs):
+        bound = inspect.signature(_random_walks).bind(*args, **kwargs).arguments
+        calls.append({"walk": bound})
+        csr = bound["input_graph"].csr
+        offsets, indices, weights = csr["src_or_offset_array"], csr["dst_or_index_array"], csr["weight_array"]
+        rng = np.random.default_rng(bound["random_state"])
+        starts, length = bound["start_vertices"], bound["max_length"]
+        paths = np.full((len(starts), length + 1), -1, np.int32)
+        paths[:, 0] = starts
+        for i in range(len(starts)):
+            for t in range(length):
+                lo, hi = offsets[paths[i, t]], offsets[paths[i, t] + 1]
+                if hi == lo:
+                    break  # documented: padded with -1 after a vertex without out-edges
+                w = weights[lo:hi]
+                paths[i, t + 1] = indices[lo + rng.choice(hi - lo, p=w / w.sum())]
+        return paths.ravel(), None, length
+
+    plc = types.ModuleType("pylibcugraph")
+    plc.ResourceHandle = lambda: "handle"
+    plc.GraphProperties = _GraphProperties
+    plc.SGGraph = SGGraph
+    plc.uniform_random_walks = plc.biased_random_walks = random_walks
+    cupy = types.ModuleType("cupy")
+    cupy.asarray = cupy.asnumpy = np.asarray
+    monkeypatch.setitem(sys.modules, "pylibcugraph", plc)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    return calls
+
+
+def test_cugraph_backend_stitches_restart_chains_from_walks(monkeypatch):
+    calls = _fake_rapids(monkeypatch)
+    graph = _random_graph(20, 50, 2)
+    walker = Walker(graph, "cugraph")
+    starts = np.flatnonzero(graph.out_degree() > 0)
+    paths = walker.paths(starts, 15, restart=0.3, seed=1)
+    assert calls[0]["SGGraph"]["input_array_format"] == "CSR" and "walk" in calls[1]
+    reference = nx.DiGraph(_edges(graph))
+    nodes, restarted = paths.nodes, paths.restarted
+    for t in range(15):
+        src = np.where(restarted[:, t], nodes[:, 0], nodes[:, t])
+        for s, d in zip(src.tolist(), nodes[:, t + 1].tolist(), strict=True):
+            # a run ends at a node without out-edges; the walker waits for its next restart
+            assert (d == -1) or (s != -1 and reference.has_edge(s, d))
+    got = walker.query(int(starts[0]), k=5, params=WalkParams(steps=2_000, n_v=0), seed=0)
+    assert len(got.products) > 0 and int(starts[0]) not in got.products
 
 
 def test_cugraph_backend_needs_rapids():
