@@ -29,6 +29,7 @@ from strawberry.asgi import GraphQL
 from api.auth import Authenticator
 from api.index import Catalog, ModelWatcher, ServingIndex, observed_index
 from api.metrics import Metrics, MetricsMiddleware
+from api.ratelimit import rate_limit
 from api.rules import RulesKeeper
 from api.schema import ROOT_FIELDS, Context, ListCache, ProductCache, build_schema
 from api.sessions import SessionStore
@@ -208,6 +209,10 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette
                 allow_headers=["content-type", "x-api-key", "authorization"],
             )
         )
+    # after CORS, so a browser can read a 429; before routing, so a refused request costs no parsing
+    limit = rate_limit(settings, serving.auth)
+    if limit is not None:
+        middleware.append(limit)
     app = Starlette(
         routes=[
             Route("/graphql", GraphQLApp(serving)),

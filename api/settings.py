@@ -8,6 +8,7 @@ TOML file and override one value per environment. Secrets never come from the fi
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -58,6 +59,14 @@ class Settings:
     # the fallback index (no promoted model): dimension of the random-projection embeddings
     fallback_dim: int = 32
     graceful_shutdown_s: float = 10.0
+    # rate limits on /graphql (api/ratelimit.py): token buckets, requests per second and burst; 0 rps: no limit.
+    # Off by default: behind a load balancer every request comes from its address unless FORWARDED_ALLOW_IPS
+    # trusts it, so only a deployment knows which address limit means "one client".
+    rate_limit_key_rps: float = 0.0  # per valid API key
+    rate_limit_key_burst: int = 100
+    rate_limit_address_rps: float = 0.0  # per client address
+    rate_limit_address_burst: int = 50
+    rate_limit_clients: int = 100_000  # client addresses tracked at most (the least recently seen dropped)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -144,4 +153,15 @@ def load_settings(
     settings = Settings(**values)
     if not 1 <= settings.max_k <= 1000:
         raise SettingsError(f"max_k must be within 1..1000, not {settings.max_k}")
+    for scope in ("key", "address"):
+        rps, burst = (
+            getattr(settings, f"rate_limit_{scope}_rps"),
+            getattr(settings, f"rate_limit_{scope}_burst"),
+        )
+        if not (rps >= 0 and math.isfinite(rps)) or burst < 1:
+            raise SettingsError(
+                f"rate_limit_{scope}: need rps >= 0 (0: no limit) and burst >= 1, not {rps}, {burst}"
+            )
+    if settings.rate_limit_clients < 1:
+        raise SettingsError(f"rate_limit_clients must be >= 1, not {settings.rate_limit_clients}")
     return settings

@@ -1,0 +1,25 @@
+"""Helpers of the reliability tests: polling with a deadline, reading /metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+import httpx
+
+
+def metric(url: str, name: str) -> float:
+    """One unlabelled sample of /metrics."""
+    text = httpx.get(url + "/metrics", timeout=5).text
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} not in /metrics"
+    return float(match.group(1))
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0, every: float = 0.1) -> None:
+    """Poll `predicate` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(every)
