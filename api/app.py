@@ -3,6 +3,12 @@
 :class:`Serving` holds the state resolvers read and the background tasks that keep it current. The server
 answers /healthz at once and loads in the background (store -> snapshot -> catalog -> rules -> model), so a
 large catalog never makes a liveness probe fail; /readyz turns 200 when the first index serves.
+
+/readyz stays 200 when the store cannot be read after that (``"status": "degraded"``, ``"rules": {"state":
+"stale", ...}``): answers come from memory and stay right but for rule edits made since, and the rules refresh
+resumes by itself when the store is back. A 503 there would make a load balancer drop every replica at once
+when the shared store goes down, turning stale rules into an outage; alert on the status (or on
+``kgrec_rules_age_seconds``) instead.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from api.auth import Authenticator
 from api.index import Catalog, ModelWatcher, ServingIndex, observed_index
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import rate_limit
+from api.responses import ResponseCache, cacheable, decode
 from api.rules import RulesKeeper
 from api.schema import ROOT_FIELDS, Context, ListCache, ProductCache, build_schema
 from api.sessions import SessionStore
@@ -120,6 +127,7 @@ class Serving:
         ready = index is not None and rules is not None
         body: dict[str, object] = {
             "ready": ready,
+            "status": "loading" if index is None or rules is None else "ok" if rules.fresh else "degraded",
             "model": None
             if index is None
             else {
@@ -130,6 +138,7 @@ class Serving:
             "rules": None
             if rules is None
             else {
+                "state": "fresh" if rules.fresh else "stale",
                 "fresh": rules.fresh,
                 "age_s": round(rules.age_s, 3),
                 "count": rules.current.count,
@@ -152,6 +161,8 @@ class GraphQLApp(GraphQL):
         )
         self.serving = serving
         self.page = (GRAPHIQL / "index.html").read_text()
+        size = serving.settings.response_cache_size
+        self.cache = ResponseCache(size) if size > 0 else None
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(self.serving, self.serving.auth.caller(request.headers), request)
@@ -164,8 +175,23 @@ class GraphQLApp(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
+        cache, serving = self.cache, self.serving
+        cached = None
+        if cache is not None and scope["method"] == "POST" and serving.index is not None and serving.rules:
+            body = await request.body()  # starlette keeps it: strawberry's own read gets the same bytes
+            if cacheable(decode(body)):
+                owner = (serving.index, serving.rules.current)
+                caller = serving.auth.caller(request.headers)
+                hit = cache.get(owner, caller, body)
+                serving.metrics.response_cache.labels("hit" if hit is not None else "miss").inc()
+                if hit is not None:
+                    await Response(hit, media_type="application/json")(scope, receive, send)
+                    return
+                cached = (owner, caller, body)
         try:
             response = await self.run(request)
+            if cached is not None and response.status_code == 200:
+                cache.put(*cached, bytes(response.body))
         except HTTPException as e:
             message = e.reason
             if message == "Too many operations":

@@ -57,6 +57,12 @@ class Metrics:
             "kgrec_rules_age_seconds", "seconds since the rules were read", registry=self.registry
         )
         self.sessions = Gauge("kgrec_sessions", "sessions held in memory", registry=self.registry)
+        self.response_cache = Counter(
+            "kgrec_response_cache",
+            "cacheable GraphQL requests by outcome",
+            ["result"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
