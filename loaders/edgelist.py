@@ -1,7 +1,8 @@
 """A product-to-product edge list (TSV or CSV, plain or gzipped) as validated graph batches.
 
 The common way a shop hands over co-purchase data it computed itself: ``src, dst[, relation[, weight]]`` per
-line. The delimiter is a tab when the first line has one, else a comma. A first line whose cells are all column
+line. The delimiter is a tab on a line that has one, else a comma: told per line, so one bad line (a garbled
+first line above all) cannot make every other line unreadable. A first line whose cells are all column
 names (``src``/``source``/``from``, ``dst``/``target``/``to``, ``relation``/``type``, ``weight``) is a header
 and then says the column order; without one the order is ``src, dst, relation, weight``. Quoted cells follow the
 csv module; a quoted cell may not span lines.
@@ -80,14 +81,15 @@ def read_edgelist(
     out = BatchBuilder(summary, batch_size)
     products: set[str] = set()
     edges: set[tuple[str, str, str]] = set()
-    delimiter = None
+    first = True
     columns: dict[str, int] = {c: i for i, c in enumerate(COLUMNS)}
     for number, text in read_lines(path, quarantine):
         if text is None:
             summary.unattributed += 1
             continue
-        if delimiter is None:
-            delimiter = "\t" if "\t" in text else ","
+        delimiter = "\t" if "\t" in text else ","
+        if first:
+            first = False
             header = _header(text, delimiter)
             if header is not None:
                 columns = header

@@ -87,15 +87,13 @@ class Quarantine:
 def read_lines(path: Path, quarantine: Quarantine) -> Iterator[tuple[int, str | None]]:
     """Yield ``(line number, text)`` of a plain or gzipped text file, streamed, one line at a time.
 
-    Gzip is told by its magic bytes, not the file name (downloads get renamed). A line that is not UTF-8 is
-    quarantined alone (the rest of the file is fine); a gzip stream that breaks off quarantines the place it broke
-    and ends the file. Both yield ``text=None``, so the caller can count a row that was read and quarantined.
-    Blank lines are not rows and are skipped.
+    Gzip is told by its bytes, not the file name (downloads get renamed): see :func:`_is_gzip`. A line that is not
+    UTF-8 is quarantined alone (the rest of the file is fine); a gzip stream that breaks off quarantines the place
+    it broke and ends the file. Both yield ``text=None``, so the caller can count a row that was read and
+    quarantined. Blank lines are not rows and are skipped.
     """
-    with path.open("rb") as probe:
-        gzipped = probe.read(2) == GZIP_MAGIC
     number = 0
-    with gzip.open(path, "rb") if gzipped else path.open("rb") as f:
+    with gzip.open(path, "rb") if _is_gzip(path) else path.open("rb") as f:
         try:
             for number, data in enumerate(f, start=1):
                 try:
@@ -109,3 +107,21 @@ def read_lines(path: Path, quarantine: Quarantine) -> Iterator[tuple[int, str | 
         except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError; zlib.error is not
             quarantine.add(path, number + 1, UNREADABLE, f"{type(exc).__name__}: {exc}")
             yield number + 1, None
+
+
+def _is_gzip(path: Path) -> bool:
+    """The gzip magic number, and a stream that decompresses from its start.
+
+    A plain file can begin with the two magic bytes (a garbled first line does, now and then); read as gzip, all
+    of it would be lost as unreadable. A stream that fails at once is read as plain text instead, so only its bad
+    lines are quarantined; a gzip that breaks off later is still read up to the break.
+    """
+    with path.open("rb") as probe:
+        if probe.read(2) != GZIP_MAGIC:
+            return False
+    try:
+        with gzip.open(path, "rb") as f:
+            f.read(1)
+    except (EOFError, OSError, zlib.error):
+        return False
+    return True
