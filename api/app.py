@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -169,6 +170,20 @@ class GraphQLApp(GraphQL):
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(self.page)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON that is an operation (an object) or a batch (a list of them); anything else is a 400.
+
+        strawberry answers 400 only for a JSONDecodeError: bytes that are not UTF-8, nesting past the recursion
+        limit, or JSON of another shape (``false``, ``[1]``) would each be a 500.
+        """
+        try:
+            value = json.loads(data)
+        except (UnicodeDecodeError, RecursionError) as e:
+            raise json.JSONDecodeError(f"{type(e).__name__}: {e}", "", 0) from e
+        if isinstance(value, dict) or (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            return value
+        raise HTTPException(400, "expected a JSON object (one operation) or a list of them (a batch)")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
