@@ -1,8 +1,10 @@
 """The Neo4j store: the system of record where it is configured, and the merchandisers' window (Neo4j Browser).
 
 Every statement is a constant string with parameters; label and type names come only from the schema's fixed
-tables, never from input. Writes are batched ``UNWIND $rows ... MERGE`` in one transaction per batch, retried on
-transient errors by the driver's managed transactions.
+tables, never from input. Writes are batched ``UNWIND ... CREATE|MERGE`` in one transaction per batch, retried on
+transient errors by the driver's managed transactions. Relationships are written between nodes found by their
+internal ids, resolved once per write call; reads page through the graph in columns (one list per property per
+page), never one record per row. Internal ids are used only within one call and never stored: Neo4j reuses them.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ import numpy as np
 import pyarrow as pa
 
 from graph.schema import LEARNED, NODES, RELATIONSHIPS, GraphBatch
-from graph.snapshot import Snapshot
+from graph.snapshot import CSR, Snapshot
 from graph.store import RULES_SCHEMA, WriteCounts, check_rule
 
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 20_000
+# Keys whose internal ids one write call remembers (about 100 bytes each); past it, ids are looked up per batch.
+ID_CACHE_KEYS = 2_000_000
+# Snapshot pages: nodes per page, and about how many relationships (a page is a range of source node ids).
+NODE_PAGE = 50_000
+REL_PAGE = 100_000
 
 
 def _set_props(var: str, names: list[str], verb: str) -> str:
@@ -36,16 +43,63 @@ def _set_props(var: str, names: list[str], verb: str) -> str:
 def _node_cypher(label: str, verb: str) -> str:
     spec = NODES[label]
     props = _set_props("n", [n for n in spec.schema.names if n != spec.key], verb)
-    return f"UNWIND range(0, size($k) - 1) AS i {verb} (n:{label} {{{spec.key}: $k[i]}}){props}"
+    # the ids come back in the order of $k, so this call's relationships can find their ends by id
+    return (
+        f"UNWIND range(0, size($k) - 1) AS i {verb} (n:{label} {{{spec.key}: $k[i]}}){props} "
+        "RETURN collect(id(n)) AS ids"
+    )
 
 
 def _rel_cypher(type_: str, verb: str) -> str:
     s = RELATIONSHIPS[type_]
-    src, dst = NODES[s.src], NODES[s.dst]
+    # By id: a NodeByIdSeek and a label check per end, where a key would cost a locking unique-index seek.
     return (
-        f"UNWIND range(0, size($s) - 1) AS i MATCH (a:{src.label} {{{src.key}: $s[i]}}) "
-        f"MATCH (b:{dst.label} {{{dst.key}: $d[i]}}) {verb} (a)-[e:{type_}]->(b)"
+        f"UNWIND range(0, size($s) - 1) AS i MATCH (a:{s.src}) WHERE id(a) = $s[i] "
+        f"MATCH (b:{s.dst}) WHERE id(b) = $d[i] {verb} (a)-[e:{type_}]->(b)"
         + _set_props("e", s.schema.names[2:], verb)
+    )
+
+
+def _learned_cypher(type_: str, verb: str) -> str:
+    props = [n for n in RELATIONSHIPS[type_].schema.names[2:] if n != "model"]
+    return (
+        "UNWIND range(0, size($s) - 1) AS i MATCH (a:Product) WHERE id(a) = $s[i] "
+        f"MATCH (b:Product) WHERE id(b) = $d[i] {verb} (a)-[e:{type_} {{model: $model}}]->(b) "
+        # a re-run of the same model overwrites, so its values are the model's, nulls included
+        "SET " + ", ".join(f"e.{n} = ${n}[i]" for n in props)
+    )
+
+
+def _node_page_cypher(label: str) -> str:
+    spec = NODES[label]
+    # the snapshot keeps only the key of every label, and a product's title and price
+    cols = [spec.key, *(["title", "price"] if label == "Product" else [])]
+    names = ["key", *cols[1:]]  # "key", not the key's own name: Category's is `id`
+    ret = ", ".join(
+        ["[n IN ns | id(n)] AS nid", *(f"[n IN ns | n.{c}] AS {n}" for c, n in zip(cols, names, strict=True))]
+    )
+    # Grouping by id range makes the pages on the server (node references only: small); each page is one
+    # record, computed as the client pulls it. List comprehensions, not collect(), keep nulls in place.
+    return f"MATCH (n:{label}) WITH id(n) / $page AS page, collect(n) AS ns RETURN {ret}"
+
+
+def _rel_page_cypher(type_: str) -> str:
+    s = RELATIONSHIPS[type_]
+    names = s.schema.names
+    # what Snapshot.from_tables makes of a missing value: weight or score 1.0, ts -1
+    cols = ["collect(id(a)) AS s", "collect(id(b)) AS d"]
+    if "score" in names or "weight" in names:
+        cols.append(f"collect(coalesce(e.{'score' if 'score' in names else 'weight'}, 1.0)) AS w")
+    if "ts" in names:
+        cols.append("collect(coalesce(e.ts, -1)) AS ts")
+    out = [c.rsplit(" AS ", 1)[1] for c in cols]
+    return (
+        f"MATCH (a:{s.src}) WITH id(a) / $page AS page, collect(a) AS sources "
+        "CALL (sources) { UNWIND sources AS a "
+        f"MATCH (a)-[e:{type_}]->(b:{s.dst}) "
+        # creation order: a fresh load's rows keep the order the source listed them in
+        "WITH a, e, b ORDER BY id(e) "
+        f"RETURN {', '.join(cols)} }} RETURN {', '.join(out)}"
     )
 
 
@@ -59,6 +113,13 @@ _CYPHER = {
     }
     for verb in ("CREATE", "MERGE")
 }
+_LEARNED_CYPHER = {verb: {t: _learned_cypher(t, verb) for t in LEARNED} for verb in ("CREATE", "MERGE")}
+_LOOKUP = {
+    label: f"MATCH (n:{label}) WHERE n.{spec.key} IN $k RETURN collect(n.{spec.key}) AS k, collect(id(n)) AS ids"
+    for label, spec in NODES.items()
+}
+_NODE_PAGES = {label: _node_page_cypher(label) for label in NODES}
+_REL_PAGES = {t: _rel_page_cypher(t) for t in RELATIONSHIPS}
 _CONSTRAINTS = [
     f"CREATE CONSTRAINT {label.lower()}_{spec.key} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{spec.key} IS UNIQUE"
     for label, spec in NODES.items()
@@ -91,6 +152,68 @@ def _chunks(table: pa.Table, size: int) -> Iterator[pa.Table]:
         yield table.slice(start, size)
 
 
+def _first_per_pair(table: pa.Table) -> pa.Table:
+    """The first row of each (src, dst) pair, in table order: CREATE would make a second edge of a repeat."""
+    rows = table.append_column("_row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    first = rows.group_by(["src", "dst"], use_threads=False).aggregate([("_row", "min")]).column("_row_min")
+    if len(first) == table.num_rows:
+        return table
+    return table.take(pa.chunked_array(first).combine_chunks().sort())
+
+
+def _concat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+
+class _NodeIds:
+    """Internal node ids by key for one write call, so that relationships find their ends by id.
+
+    Ids come back from this call's node writes, or from one read per batch for keys not known yet. At most
+    `limit` keys are kept; past that, keys are looked up per batch (memory stays bounded at catalog scale).
+    """
+
+    def __init__(self, store: Neo4jStore, limit: int = ID_CACHE_KEYS) -> None:
+        self.store = store
+        self.limit = limit
+        self.size = 0
+        self.known: dict[str, dict[str, int]] = {label: {} for label in NODES}
+
+    def add(self, label: str, keys: list[str], ids: list[int]) -> None:
+        room = self.limit - self.size
+        if room <= 0:
+            return
+        known = self.known[label]
+        before = len(known)
+        known.update(zip(keys[:room], ids[:room], strict=True))
+        self.size += len(known) - before
+
+    def get(self, label: str, keys: list[str]) -> list[int | None]:
+        """The id of each key, None where no node of `label` has it."""
+        known = self.known[label]
+        missing = [k for k in dict.fromkeys(keys) if k not in known]
+        found: dict[str, int] = {}
+        if missing:
+            rec = self.store._read_one(_LOOKUP[label], k=missing)
+            found = dict(zip(rec["k"], rec["ids"], strict=True))
+            self.add(label, rec["k"], rec["ids"])
+        return [known[k] if k in known else found.get(k) for k in keys]
+
+
+class _Positions:
+    """Internal node id -> dense snapshot id, for whole arrays at once (a sorted copy and searchsorted)."""
+
+    def __init__(self, internal: np.ndarray) -> None:
+        self.order = np.argsort(internal, kind="stable")
+        self.sorted = internal[self.order]
+
+    def __call__(self, ids: list[int]) -> np.ndarray:
+        x = np.asarray(ids, dtype=np.int64)
+        if len(self.sorted) == 0:
+            return np.full(len(x), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.sorted, x), len(self.sorted) - 1)
+        return np.where(self.sorted[at] == x, self.order[at], -1)
+
+
 class Neo4jStore:
     """A :class:`~graph.store.GraphStore` over a Neo4j database (5.26 LTS, or any newer server)."""
 
@@ -107,7 +230,8 @@ class Neo4jStore:
         from graph.neo4j_server import connection
 
         d_uri, d_user, d_password = connection()
-        # notifications off: counting an absent relationship type is normal here, not worth a warning per call
+        # Notifications off: counting an absent relationship type is normal here, and id() is deprecated but
+        # deliberate (see the module docstring); neither is worth a warning per call.
         driver = neo4j.GraphDatabase.driver(
             uri or d_uri, auth=(user or d_user, password or d_password), notifications_min_severity="OFF"
         )
@@ -117,8 +241,8 @@ class Neo4jStore:
     def __repr__(self) -> str:
         return f"Neo4jStore({self.driver.encrypted and 'encrypted ' or ''}{self.database or 'default db'})"
 
-    def _session(self) -> Any:
-        return self.driver.session(database=self.database)
+    def _session(self, **config: Any) -> Any:
+        return self.driver.session(database=self.database, **config)
 
     def ensure_schema(self) -> None:
         if self._schema_ready:
@@ -128,12 +252,23 @@ class Neo4jStore:
                 s.run(stmt).consume()
         self._schema_ready = True
 
-    def _write(self, cypher: str, **params: Any) -> Any:
-        def work(tx: Any) -> Any:
-            return tx.run(cypher, **params).consume().counters
+    def _write(self, cypher: str, **params: Any) -> tuple[dict[str, Any] | None, Any]:
+        """Run one statement in a managed write transaction: (its one record or None, its counters)."""
+
+        def work(tx: Any) -> tuple[dict[str, Any] | None, Any]:
+            result = tx.run(cypher, **params)
+            record = result.single()
+            return (record.data() if record else None), result.consume().counters
 
         with self._session() as s:
             return s.execute_write(work)
+
+    def _read_one(self, cypher: str, **params: Any) -> dict[str, Any]:
+        def work(tx: Any) -> dict[str, Any]:
+            return tx.run(cypher, **params).single(strict=True).data()
+
+        with self._session() as s:
+            return s.execute_read(work)
 
     # -- GraphStore ----------------------------------------------------------------------------------------------
 
@@ -144,6 +279,7 @@ class Neo4jStore:
         fresh = {name for name, c in existing.items() if c == 0}
         # keys written by this call into a fresh label/type: CREATE must never see one twice
         seen: dict[str, set] = {name: set() for name in fresh}
+        ids = _NodeIds(self)
         # Relationships wait until every node is in: a loader's batch may name a product that a later batch brings,
         # and a MATCH that finds no end would drop the relationship silently.
         pending: list[tuple[str, pa.Table]] = []
@@ -155,25 +291,32 @@ class Neo4jStore:
                     keep = _first_time(seen[label], keys) if label in fresh else None
                     cols = _columns(part, part.column_names, keep)
                     cols["k"] = cols.pop(key)
-                    c = self._write(_CYPHER["CREATE" if label in fresh else "MERGE"][label], **cols)
+                    rec, c = self._write(_CYPHER["CREATE" if label in fresh else "MERGE"][label], **cols)
+                    ids.add(label, cols["k"], rec["ids"] if rec else [])
                     counts.add(label, part.num_rows, c.nodes_created)
             pending.extend(batch.rels.items())
         for type_, table in pending:
+            spec = RELATIONSHIPS[type_]
             for part in _chunks(table, BATCH_ROWS):
-                keep = None
-                if type_ in fresh:
-                    pairs = zip(part.column("src").to_pylist(), part.column("dst").to_pylist(), strict=True)
-                    keep = _first_time(seen[type_], list(pairs))
-                cols = _columns(part, part.column_names, keep)
-                cols["s"], cols["d"] = cols.pop("src"), cols.pop("dst")
-                c = self._write(_CYPHER["CREATE" if type_ in fresh else "MERGE"][type_], **cols)
-                counts.add(type_, part.num_rows, c.relationships_created)
-                if type_ in fresh and c.relationships_created < len(cols["s"]):
+                src = ids.get(spec.src, part.column("src").to_pylist())
+                dst = ids.get(spec.dst, part.column("dst").to_pylist())
+                keep = [
+                    i
+                    for i, (a, b) in enumerate(zip(src, dst, strict=True))
+                    if a is not None and b is not None
+                ]
+                if len(keep) < part.num_rows:
                     log.warning(
                         "type=%s unmatched=%d msg=relationships whose end nodes are not in the graph were skipped",
                         type_,
-                        len(cols["s"]) - c.relationships_created,
+                        part.num_rows - len(keep),
                     )
+                if type_ in fresh:
+                    keep = [keep[j] for j in _first_time(seen[type_], [(src[i], dst[i]) for i in keep])]
+                cols = _columns(part, spec.schema.names[2:], keep)
+                cols["s"], cols["d"] = [src[i] for i in keep], [dst[i] for i in keep]
+                _, c = self._write(_CYPHER["CREATE" if type_ in fresh else "MERGE"][type_], **cols)
+                counts.add(type_, part.num_rows, c.relationships_created)
         return counts
 
     def _stream(self, cypher: str, **params: Any) -> Iterator[list[Any]]:
@@ -182,28 +325,65 @@ class Neo4jStore:
                 yield record.values()
 
     def snapshot(self) -> Snapshot:
-        nodes: dict[str, pa.Table] = {}
-        for label, spec in NODES.items():
-            cols = spec.schema.names
-            ret = ", ".join(f"n.{c}" for c in cols)
-            rows = list(self._stream(f"MATCH (n:{label}) RETURN {ret}"))
-            nodes[label] = (
-                pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)}, schema=spec.schema)
-                if rows
-                else spec.schema.empty_table()
-            )
-        rels: dict[str, pa.Table] = {}
+        """The whole graph, read in one transaction (the ids of one read are consistent) as columnar pages.
+
+        Memory stays at the snapshot's own arrays plus a page or two: each page arrives as one list per column
+        and becomes numpy arrays at once.
+        """
+        present = {name: c for name, c in self.counts().items() if c}
+        # two pages in flight: the next one is on its way while this one is converted
+        with self._session(fetch_size=2) as s:
+            return s.execute_read(self._read_snapshot, present)
+
+    @staticmethod
+    def _read_snapshot(tx: Any, present: dict[str, int]) -> Snapshot:
+        keys: dict[str, np.ndarray] = {}
+        positions: dict[str, _Positions] = {}
+        product_cols: dict[str, list[np.ndarray]] = {"title": [], "price": []}
+        for label in NODES:
+            key_parts, id_parts = [], []
+            if label in present:
+                for rec in tx.run(_NODE_PAGES[label], page=NODE_PAGE):
+                    id_parts.append(np.asarray(rec["nid"], dtype=np.int64))
+                    key_parts.append(np.asarray(rec["key"], dtype=object))
+                    if label == "Product":
+                        product_cols["title"].append(np.asarray(rec["title"], dtype=object))
+                        product_cols["price"].append(np.asarray(rec["price"], dtype=np.float64))  # None: NaN
+            keys[label] = _concat(key_parts, object)
+            positions[label] = _Positions(_concat(id_parts, np.int64))
+        snap = Snapshot(
+            ids=keys,
+            rels={},
+            titles=_concat(product_cols["title"], object),
+            prices=_concat(product_cols["price"], np.float64),
+        )
         for type_, spec in RELATIONSHIPS.items():
-            src, dst = NODES[spec.src], NODES[spec.dst]
-            props = spec.schema.names[2:]
-            ret = ", ".join([f"a.{src.key}", f"b.{dst.key}", *(f"e.{p}" for p in props)])
-            rows = list(self._stream(f"MATCH (a:{src.label})-[e:{type_}]->(b:{dst.label}) RETURN {ret}"))
-            if rows:
-                names = spec.schema.names
-                rels[type_] = pa.table(
-                    {c: [r[i] for r in rows] for i, c in enumerate(names)}, schema=spec.schema
-                )
-        return Snapshot.from_tables(nodes, rels)
+            if type_ not in present:
+                continue
+            n_src = snap.n(spec.src)
+            # a page is a range of source ids sized to hold about REL_PAGE relationships on average
+            page = max(1, REL_PAGE * n_src // present[type_])
+            names = spec.schema.names
+            has_w, has_ts = "score" in names or "weight" in names, "ts" in names
+            cols: dict[str, list[np.ndarray]] = {"s": [], "d": [], "w": [], "ts": []}
+            for rec in tx.run(_REL_PAGES[type_], page=page):
+                cols["s"].append(positions[spec.src](rec["s"]))
+                cols["d"].append(positions[spec.dst](rec["d"]))
+                if has_w:
+                    cols["w"].append(np.asarray(rec["w"], dtype=np.float32))
+                if has_ts:
+                    cols["ts"].append(np.asarray(rec["ts"], dtype=np.int64))
+            src, dst = _concat(cols["s"], np.int64), _concat(cols["d"], np.int64)
+            ok = (src >= 0) & (dst >= 0)
+            snap.rels[type_] = CSR.from_coo(
+                src[ok],
+                dst[ok],
+                n_src,
+                snap.n(spec.dst),
+                weights=_concat(cols["w"], np.float32)[ok] if has_w else None,
+                ts=_concat(cols["ts"], np.int64)[ok] if has_ts else None,
+            )
+        return snap
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -215,36 +395,41 @@ class Neo4jStore:
         return out
 
     def replace_learned(self, type_: str, table: pa.Table, model: str) -> int:
-        """Write `model`'s edges first, then delete older models' edges: a product is never without any."""
+        """Write `model`'s edges first, then delete all others: a product is never without any.
+
+        While it runs, a product may show both versions' edges (each with its `model`); Browser's saved queries
+        read the newest. Returns the edges written (rows naming an unknown product are skipped and logged).
+        """
         if type_ not in LEARNED:
             raise ValueError(f"learned relationship must be one of {LEARNED}, not {type_!r}")
         self.ensure_schema()
-        table = GraphBatch(rels={type_: table}).rels[type_]
-        upsert = (
-            f"UNWIND $rows AS r MATCH (a:Product {{asin: r.s}}) MATCH (b:Product {{asin: r.d}}) "
-            f"MERGE (a)-[e:{type_} {{model: $model}}]->(b) SET e.score = r.score, e.rank = r.rank"
-        )
+        table = _first_per_pair(GraphBatch(rels={type_: table}).rels[type_])
+        # CREATE into a model not written before (about twice as fast); MERGE to finish an interrupted run
+        again = self._read_one(
+            f"RETURN EXISTS {{ MATCH ()-[e:{type_}]->() WHERE e.model = $model }} AS again", model=model
+        )["again"]
+        cypher = _LEARNED_CYPHER["MERGE" if again else "CREATE"][type_]
+        props = [n for n in table.column_names[2:] if n != "model"]
+        ids = _NodeIds(self)
         written = 0
         for part in _chunks(table, BATCH_ROWS):
-            rows = [
-                {"s": s, "d": d, "score": float(sc), "rank": int(rk)}
-                for s, d, sc, rk in zip(
-                    part.column("src").to_pylist(),
-                    part.column("dst").to_pylist(),
-                    np.nan_to_num(part.column("score").to_numpy(zero_copy_only=False)),
-                    part.column("rank").fill_null(0).to_pylist(),
-                    strict=True,
-                )
+            src = ids.get("Product", part.column("src").to_pylist())
+            dst = ids.get("Product", part.column("dst").to_pylist())
+            keep = [
+                i for i, (a, b) in enumerate(zip(src, dst, strict=True)) if a is not None and b is not None
             ]
-
-            def work(tx: Any, rows: list[dict[str, Any]] = rows) -> Any:
-                return tx.run(upsert, rows=rows, model=model).consume()
-
-            with self._session() as s:
-                s.execute_write(work)
-            written += len(rows)
+            cols = _columns(part, props, keep)
+            self._write(cypher, s=[src[i] for i in keep], d=[dst[i] for i in keep], model=model, **cols)
+            written += len(keep)
+        if written < table.num_rows:
+            log.warning(
+                "type=%s model=%s unmatched=%d msg=learned edges naming unknown products were skipped",
+                type_,
+                model,
+                table.num_rows - written,
+            )
         delete = (
-            f"MATCH ()-[e:{type_}]->() WHERE e.model <> $model "
+            f"MATCH ()-[e:{type_}]->() WHERE e.model IS NULL OR e.model <> $model "
             "CALL (e) { DELETE e } IN TRANSACTIONS OF 50000 ROWS"
         )
         with self._session() as s:

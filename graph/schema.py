@@ -56,7 +56,13 @@ NODES: dict[str, NodeSpec] = {
 _TS = pa.field("ts", pa.int64())
 _RATING = pa.field("rating", pa.float32())
 _WEIGHT = pa.field("weight", pa.float32())
-_LEARNED = (pa.field("score", pa.float32()), pa.field("rank", pa.int32()), pa.field("model", pa.string()))
+_LEARNED = (
+    pa.field("score", pa.float32()),
+    pa.field("rank", pa.int32()),
+    pa.field("model", pa.string()),
+    # why, in a few words a merchandiser reads in Browser (e.g. "also_bought; 3 shared customers"); optional
+    pa.field("evidence", pa.string()),
+)
 
 RELATIONSHIPS: dict[str, RelSpec] = {
     # observed
