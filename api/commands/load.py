@@ -56,6 +56,8 @@ def _progress(batches: Iterator[GraphBatch], enabled: bool) -> Iterator[GraphBat
 
 
 def run(args: argparse.Namespace) -> int:
+    from neo4j.exceptions import DriverError, Neo4jError
+
     from loaders.amazon import read_amazon
     from loaders.edgelist import read_edgelist
     from loaders.quarantine import Quarantine
@@ -71,23 +73,34 @@ def run(args: argparse.Namespace) -> int:
     summary = LoadSummary()
     args.quarantine.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    store = open_store(args.store)
     try:
-        if args.replace:
-            _clear(store)
-        with Quarantine(args.quarantine) as quarantine:
-            if args.edges:
-                batches = read_edgelist(args.edges, quarantine, summary)
-            else:
-                batches = read_amazon(args.meta, args.reviews, quarantine, summary)
-            try:
-                written = store.write(_progress(batches, not args.no_progress and not args.json))
-            except LoadError as e:
-                print(f"kgrec load: {e}", file=sys.stderr)
-                return 1
-        counts = store.counts()
-    finally:
-        store.close()
+        store = open_store(args.store)
+        try:
+            if args.replace:
+                _clear(store)
+            with Quarantine(args.quarantine) as quarantine:
+                if args.edges:
+                    batches = read_edgelist(args.edges, quarantine, summary)
+                else:
+                    batches = read_amazon(args.meta, args.reviews, quarantine, summary)
+                try:
+                    written = store.write(_progress(batches, not args.no_progress and not args.json))
+                except LoadError as e:
+                    print(f"kgrec load: {e}", file=sys.stderr)
+                    return 1
+            counts = store.counts()
+        finally:
+            store.close()
+    except (DriverError, Neo4jError) as e:
+        # Neo4j down or gone mid-way (after the driver's own retries): the user needs what happened and what to do,
+        # not the driver's stack; each batch commits whole, so a re-run fills in exactly what is missing
+        print(
+            f"kgrec load: Neo4j failed: {type(e).__name__}: {e}\n"
+            "The batches written before it failed stay; run the same command again once Neo4j answers "
+            "(loading twice changes nothing).",
+            file=sys.stderr,
+        )
+        return 1
     seconds = time.perf_counter() - started
     rels = sum(v for k, v in written.written.items() if k.isupper())
     report = {
