@@ -1,0 +1,207 @@
+"""Neo4j Browser for merchandisers: the saved queries answer right on a fixture graph with learned edges, the guide
+renders every one of them, and in headless Chromium (Debian's, driven by Playwright; no browser is downloaded)
+Browser opens the guide, connects, and runs the guide's first query. Its screenshot is kept as a test artifact.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from graph.browser.guide import browser_link, example_params, load_queries, make_server, render_guide
+from graph.bulk_import import local_batches
+from graph.neo4j_server import ServerConfig
+from graph.neo4j_store import Neo4jStore
+from tests.api import fixture_graph as fg
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "var" / "test-artifacts"
+PARAMS = {"asin": "C01", "other": "L02", "relation": "complement"}
+OLD, NEW = "20250101-000000-0001", "20250102-000000-0001"
+
+
+def learned(rel: str, evidence: str, drop: str | None = None) -> pa.Table:
+    """The fixture's model lists as learned edges (without `drop`'s), with evidence."""
+    art = fg.artifact()
+    nb, sc = art.neighbors[rel], art.scores[rel]
+    src, slot = np.nonzero(nb >= 0)
+    table = pa.table(
+        {
+            "src": art.product_ids[src].tolist(),
+            "dst": art.product_ids[nb[src, slot]].tolist(),
+            "score": sc[src, slot],
+            "rank": (slot + 1).astype(np.int32),
+            "evidence": [evidence] * len(src),
+        }
+    )
+    return table if drop is None else table.filter(pa.compute.not_equal(table.column("src"), drop))
+
+
+@pytest.fixture(scope="module")
+def graph(neo4j_uri_auth: tuple[str, str, str]) -> Iterator[Neo4jStore]:
+    """The photo-shop fixture in Neo4j, with an old model's learned edges replaced by a new model's."""
+    if os.environ.get("NEO4J_URI") and os.environ.get("KGREC_TEST_NEO4J_CLEAR") != "1":
+        pytest.skip(
+            "these tests empty the database: set KGREC_TEST_NEO4J_CLEAR=1 to run them against NEO4J_URI"
+        )
+    store = Neo4jStore.connect(*neo4j_uri_auth)
+    store.clear()
+    with tempfile.TemporaryDirectory() as d:
+        fg.write_store(Path(d))
+        store.write(local_batches(Path(d)))
+    store.replace_learned("COMPLEMENT", learned("complement", "old model"), OLD)
+    # the new model has nothing for B09: it is the product with no complements yet
+    store.replace_learned("COMPLEMENT", learned("complement", "listed in also_bought", drop="B09"), NEW)
+    store.replace_learned("SUBSTITUTE", learned("substitute", "listed in also_viewed"), NEW)
+    yield store
+    store.close()
+
+
+def run(store: Neo4jStore, name: str, **params: Any) -> list[dict[str, Any]]:
+    records = store.driver.execute_query(load_queries()[name].cypher, {**PARAMS, **params}).records
+    return [r.data() for r in records]
+
+
+def test_the_query_file_holds_parameterized_queries_that_the_guide_shows_all_of() -> None:
+    queries = load_queries()
+    assert {"bundle", "substitutes", "why", "no-complements", "rules", "pin", "block"} <= set(queries)
+    for q in queries.values():
+        assert q.about and q.cypher and not q.cypher.endswith(";")
+        # parameters only: no product key written into a statement
+        assert not re.search(r"asin:\s*['\"]", q.cypher), q.name
+    page = render_guide("http://localhost:1", PARAMS)
+    assert "{{" not in page
+    assert page.count('class="code runnable" data-query=') == len(queries)
+    assert ':params {asin: "C01", other: "L02", relation: "complement"}' in html.unescape(page)
+    assert "-&gt;" in page  # Cypher arrows survive as text, not as markup
+
+
+@pytest.mark.neo4j
+def test_a_new_model_replaced_the_old_and_carries_its_evidence(graph: Neo4jStore) -> None:
+    models = graph.driver.execute_query(
+        "MATCH ()-[e:COMPLEMENT]->() RETURN e.model AS model, count(*) AS n, collect(DISTINCT e.evidence) AS ev"
+    ).records
+    assert [(r["model"], r["ev"]) for r in models] == [(NEW, ["listed in also_bought"])]
+    # the same model again, as a resumed run would: MERGE, nothing doubled
+    n = models[0]["n"]
+    assert (
+        graph.replace_learned("COMPLEMENT", learned("complement", "listed in also_bought", drop="B09"), NEW)
+        == n
+    )
+    assert graph.counts()["COMPLEMENT"] == n
+
+
+@pytest.mark.neo4j
+def test_the_saved_queries_answer_on_the_fixture(graph: Neo4jStore) -> None:
+    assert example_params(graph)["asin"] in fg.product_ids()
+
+    bundle = run(graph, "bundle")
+    assert [r["q"]["asin"] for r in bundle] == fg.also_bought()["C01"]
+    assert {r["c"][1] for r in bundle} == {"COMPLEMENT"}
+    assert [r["q"]["asin"] for r in run(graph, "substitutes")] == fg.also_viewed()["C01"]
+
+    why = run(graph, "why")
+    assert why and why[0]["learned"][0]["evidence"] == "listed in also_bought"
+    assert all(len(r["path"]) // 2 <= 4 for r in why)  # a path's data alternates node, relationship, node
+
+    lonely = run(graph, "no-complements")
+    assert [r["asin"] for r in lonely] == ["B09"]
+
+    run(graph, "pin", other="B07")
+    run(graph, "block-product", asin="M03", relation="all")
+    rules = {(r["rule"], r["product"], r["other"], r["relation"]) for r in run(graph, "rules")}
+    assert rules == {("PINNED", "C01", "B07", "complement"), ("BLOCKED", "M03", None, "all")}
+    assert run(graph, "remove-rule", other="B07") == [{"removed": 1}]
+    assert run(graph, "remove-rule", asin="M03", other="M03", relation="all") == [{"removed": 1}]
+    assert run(graph, "rules") == []
+
+
+@pytest.fixture
+def guide_origin(graph: Neo4jStore) -> Iterator[str]:
+    server, origin = make_server(PARAMS, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield origin
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.neo4j
+@pytest.mark.browser
+def test_browser_opens_the_guide_connects_and_runs_its_first_query(
+    guide_origin: str, neo4j_uri_auth: tuple[str, str, str], tmp_path: Path
+) -> None:
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    uri, user, password = neo4j_uri_auth
+    scheme, address = uri.split("://", 1)
+    link = browser_link(ServerConfig.from_env().browser_url, guide_origin + "/guide.html")
+    shot = tmp_path / "browser-guide-bundle.png"
+    with sync_playwright() as p:
+        # a fresh profile each run (Browser keeps settings and credentials in it)
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+            viewport={"width": 1400, "height": 900},
+        )
+        try:
+            page = context.new_page()
+            page.goto(link)
+            guide = page.get_by_test_id("guidesDrawer")
+            guide.get_by_text("Merchandising the graph").first.wait_for(timeout=30_000)
+
+            page.get_by_test_id("bolt-scheme-select").select_option(f"{scheme}://")
+            page.get_by_test_id("boltaddress").fill(address)
+            page.get_by_test_id("username").fill(user)
+            page.get_by_test_id("password").fill(password)
+            page.get_by_test_id("connect").click()
+            page.get_by_text("You are connected as user").wait_for(timeout=30_000)
+
+            # the guide's first page: the style, no auto-drawn extra edges, the parameters
+            guide.get_by_text(":style").click()
+            guide.get_by_text(":config autoComplete").click()
+            guide.locator("pre.runnable").first.click()
+            page.get_by_test_id("editor-Run").click()
+            page.get_by_text('"asin": "C01"').wait_for(timeout=15_000)
+
+            # the first query: the bundle of C01, drawn as a graph
+            page.get_by_test_id("guideNextSlide").click()
+            guide.locator('pre[data-query="bundle"]').click()
+            page.get_by_test_id("editor-Run").click()
+            result = page.get_by_test_id("frame").first
+            result.get_by_text("Displaying 6 nodes, 5 relationships").wait_for(timeout=30_000)
+            result.locator("svg text", has_text="complement #1").first.wait_for(timeout=15_000)
+            page.screenshot(path=str(shot))
+            labels = result.locator("svg text").all_text_contents()
+        finally:
+            context.close()
+    drawn = " ".join(" ".join(labels).split())  # a caption may wrap over two text elements
+    assert all(title in drawn for title in ("Camera C01", "Lens L01", "Lens L02", "Bag B01"))
+    assert shot.stat().st_size > 10_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / shot.name)
