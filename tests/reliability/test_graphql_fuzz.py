@@ -22,7 +22,7 @@ from hypothesis_graphql import Mode, from_schema
 from tests.api.server import Server
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
