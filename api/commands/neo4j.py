@@ -1,24 +1,156 @@
-"""`kgrec neo4j start|stop|status|password`: the project's own Neo4j 5.26 server, provisioned from Maven Central."""
+"""`kgrec neo4j start|stop|status|password|import|guide`: the project's own Neo4j 5.26 server, its bulk first load,
+and the merchandisers' Browser guide."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from graph.schema import GraphBatch
+
+SERVER_ACTIONS = ("start", "stop", "status", "password")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "neo4j",
-        help="provision, start, stop the local Neo4j server",
+        help="provision, start, stop the local Neo4j server; bulk-import a graph; serve the Browser guide",
         description=(
             "Manage the project's local Neo4j Community 5.26 server (no Docker): provisioned from Maven Central "
-            "into ~/.cache/kgrec, listening on 127.0.0.1 only, auth on. Browser at http://127.0.0.1:7474/browser."
+            "into ~/.cache/kgrec, listening on 127.0.0.1 only, auth on. Browser at http://127.0.0.1:7474/browser. "
+            "`import --from-store SPEC` replaces the server's graph with a store's through neo4j-admin (offline: "
+            "stop the server first; it is started again afterwards). `guide` serves the merchandisers' guide, "
+            "saved queries and style on localhost and prints the Browser link that opens it."
         ),
     )
-    p.add_argument("action", choices=["start", "stop", "status", "password"], help="what to do")
+    p.add_argument("action", choices=[*SERVER_ACTIONS, "import", "guide"], help="what to do")
+    p.add_argument(
+        "--from-store",
+        metavar="SPEC",
+        help="import: local:DIR (an embedded store) or synthetic:PRODUCTS:EDGES (the synthetic catalog)",
+    )
+    p.add_argument(
+        "--csv-dir", type=Path, help="import: keep the CSV files here (default: a temporary folder)"
+    )
+    p.add_argument("--no-start", action="store_true", help="import: leave the server stopped afterwards")
+    p.add_argument("--port", type=int, help="guide: the port on localhost to serve it from (default 8474)")
     return p
 
 
+def _source(spec: str) -> tuple[Iterable[GraphBatch], pa.Table | None]:
+    """The batches and rules (a table, or None) that `spec` names."""
+    if spec.startswith("local:"):
+        from graph.bulk_import import local_batches, local_rules
+
+        root = Path(spec.removeprefix("local:")).expanduser()
+        if not root.is_dir():
+            raise ValueError(f"{root} is not a folder")
+        return local_batches(root), local_rules(root)
+    if spec.startswith("synthetic:"):
+        from loaders.synthetic import synthetic_batches
+
+        products, _, edges = spec.removeprefix("synthetic:").partition(":")
+        return synthetic_batches(int(products), int(edges or 0)), None
+    raise ValueError(f"unknown source {spec!r}: use local:DIR or synthetic:PRODUCTS:EDGES")
+
+
+def _import(args: argparse.Namespace) -> int:
+    from graph import neo4j_server
+    from graph.bulk_import import import_full, write_csv
+    from graph.neo4j_store import Neo4jStore
+
+    if not args.from_store:
+        print("kgrec neo4j import: --from-store SPEC is required", file=sys.stderr)
+        return 2
+    if os.environ.get("NEO4J_URI"):
+        print(
+            "kgrec neo4j import: imports into the project's local server only (its data home), not NEO4J_URI",
+            file=sys.stderr,
+        )
+        return 2
+    cfg = neo4j_server.ServerConfig.from_env()
+    try:
+        batches, rules = _source(args.from_store)
+        with tempfile.TemporaryDirectory(prefix="kgrec-import-") as tmp:
+            export = write_csv(batches, args.csv_dir or Path(tmp), rules)
+            report = import_full(export, cfg)
+    except (ValueError, neo4j_server.Neo4jServerError) as e:
+        print(f"kgrec neo4j import: {e}", file=sys.stderr)
+        return 1
+    rate = report.relationships / report.seconds
+    print(
+        f"imported {report.nodes:,} nodes and {report.relationships:,} relationships in {report.seconds:.0f} s "
+        f"({rate:,.0f} relationships/s)"
+    )
+    if report.skipped:
+        print(
+            f"  {report.skipped:,} relationships naming absent nodes were skipped: see {report.report_file}"
+        )
+    if args.no_start:
+        return 0
+    try:
+        neo4j_server.start(cfg)
+    except neo4j_server.Neo4jServerError as e:
+        print(f"kgrec neo4j import: imported, but the server did not start: {e}", file=sys.stderr)
+        return 1
+    # the importer creates no constraints; writes and Browser's look-ups by key need them
+    with Neo4jStore.connect() as store:
+        store.ensure_schema()
+    print(f"Neo4j started with the imported graph: {cfg.browser_url}")
+    return 0
+
+
+def _guide(args: argparse.Namespace) -> int:
+    from neo4j.exceptions import Neo4jError, ServiceUnavailable
+
+    from graph.browser.guide import (
+        DEFAULT_PORT,
+        PLACEHOLDER_PARAMS,
+        browser_link,
+        example_params,
+        make_server,
+    )
+    from graph.neo4j_server import ServerConfig
+    from graph.neo4j_store import Neo4jStore
+
+    params = dict(PLACEHOLDER_PARAMS)
+    try:
+        with Neo4jStore.connect() as store:
+            params = example_params(store)
+    except (Neo4jError, ServiceUnavailable, OSError) as e:
+        print(f"(no graph answered, so the guide's parameters are placeholders: {e})", file=sys.stderr)
+    port = DEFAULT_PORT if args.port is None else args.port
+    try:
+        server, origin = make_server(params, port)
+    except OSError as e:
+        print(f"kgrec neo4j guide: cannot listen on port {port}: {e}", file=sys.stderr)
+        return 1
+    guide = f"{origin}/guide.html"
+    print(f"Serving the merchandisers' guide at {guide} (Ctrl-C stops it).")
+    print(f"Open Neo4j Browser with it:\n  {browser_link(ServerConfig.from_env().browser_url, guide)}")
+    print(f"or, in a Browser already open, run  :guide {guide}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.action == "import":
+        return _import(args)
+    if args.action == "guide":
+        return _guide(args)
     from graph.neo4j_server import main
 
     argv = [args.action] + (["-v"] * args.verbose if args.verbose else [])
