@@ -120,12 +120,14 @@ _LOOKUP = {
 }
 _NODE_PAGES = {label: _node_page_cypher(label) for label in NODES}
 _REL_PAGES = {t: _rel_page_cypher(t) for t in RELATIONSHIPS}
-_CONSTRAINTS = [
+_SCHEMA = [
     f"CREATE CONSTRAINT {label.lower()}_{spec.key} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{spec.key} IS UNIQUE"
     for label, spec in NODES.items()
 ] + [
-    "CREATE INDEX complement_model IF NOT EXISTS FOR ()-[e:COMPLEMENT]-() ON (e.model)",
-    "CREATE INDEX substitute_model IF NOT EXISTS FOR ()-[e:SUBSTITUTE]-() ON (e.model)",
+    # Earlier versions indexed the learned edges' model. With that index, MERGE (a)-[:COMPLEMENT {model}]->(b)
+    # is planned as a seek of every edge of the model per row (quadratic); without it, an expand between a and b.
+    "DROP INDEX complement_model IF EXISTS",
+    "DROP INDEX substitute_model IF EXISTS",
 ]
 
 
@@ -248,7 +250,7 @@ class Neo4jStore:
         if self._schema_ready:
             return
         with self._session() as s:
-            for stmt in _CONSTRAINTS:
+            for stmt in _SCHEMA:
                 s.run(stmt).consume()
         self._schema_ready = True
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 PARAMS = {"asin": "C01", "other": "L02", "relation": "complement"}
-OLD, NEW = "20250101-000000-0001", "20250102-000000-0001"
+OLD, NEW, NEWER = "20250101-000000-0001", "20250102-000000-0001", "20250103-000000-0001"
 
 
 def learned(rel: str, evidence: str, drop: str | None = None) -> pa.Table:
@@ -96,10 +96,11 @@ def test_a_new_model_replaced_the_old_and_carries_its_evidence(graph: Neo4jStore
     assert [(r["model"], r["ev"]) for r in models] == [(NEW, ["listed in also_bought"])]
     # the same model again, as a resumed run would: MERGE, nothing doubled
     n = models[0]["n"]
-    assert (
-        graph.replace_learned("COMPLEMENT", learned("complement", "listed in also_bought", drop="B09"), NEW)
-        == n
-    )
+    table = learned("complement", "listed in also_bought", drop="B09")
+    assert graph.replace_learned("COMPLEMENT", table, NEW) == n
+    assert graph.counts()["COMPLEMENT"] == n
+    # a newer model whose table repeats its rows: CREATE, still one edge per pair
+    assert graph.replace_learned("COMPLEMENT", pa.concat_tables([table, table]), NEWER) == n
     assert graph.counts()["COMPLEMENT"] == n
 
 
