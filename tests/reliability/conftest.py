@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.api.server import Server, start_server, stop_server
-
-MAX_SESSIONS = 50
+from tests.reliability.support import MAX_SESSIONS
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import httpx
 
+MAX_SESSIONS = 50  # the shared server's session cap (conftest.py)
+
 
 def metric(url: str, name: str) -> float:
     """One unlabelled sample of /metrics."""

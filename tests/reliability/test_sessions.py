@@ -8,8 +8,7 @@ import pytest
 from api import sessions
 from api.sessions import SessionStore
 from tests.api.server import Server
-from tests.reliability.conftest import MAX_SESSIONS
-from tests.reliability.support import metric
+from tests.reliability.support import MAX_SESSIONS, metric
 
 FLOOD = 10 * MAX_SESSIONS
 PER_REQUEST = 5  # the server's max_aliases: five trackEvent calls per request make the flood quick
