@@ -16,7 +16,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from gnn.data import encoder_inputs, to_hetero
-from gnn.features import FeaturePipeline, PairFeatures, SparseRows, titles_of
+from gnn.features import FEATURES, FeaturePipeline, PairFeatures, SparseRows, titles_of
 from gnn.model import LinkModel
 from gnn.registry import ArtifactError, Registry
 from graph.snapshot import Snapshot
@@ -59,7 +59,8 @@ class GNNScorer:
         data: the message-passing graph (:meth:`Prepared.graph`).
         pairs: pair features over the same graph (:meth:`Prepared.pair_features`).
         device: where the model runs.
-        chunk: queries scored at once; memory is about ``chunk * n_products * 200`` bytes.
+        cells: pair-feature cells of one query block (``queries * n_products * features``), which bounds the
+            scorer's memory (about 12 bytes per cell, with the structural term's hidden units).
     """
 
     name = "gnn"
@@ -70,21 +71,22 @@ class GNNScorer:
         data: HeteroData,
         pairs: PairFeatures,
         device: torch.device | str = "cpu",
-        chunk: int = 64,
+        cells: int = 1 << 24,
     ) -> None:
         self.model = model.eval()
         self.pairs = pairs
         self.device = torch.device(device)
-        self.chunk = chunk
+        self.cells = cells
         with torch.no_grad():
             self.z = model.encoder(**encoder_inputs(data.to(self.device), sparse=True))
 
     def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries, np.int64)
         out = np.empty((len(queries), self.pairs.n), np.float32)
+        chunk = max(1, self.cells // (self.pairs.n * len(FEATURES[relation])))
         with torch.no_grad():
-            for lo in range(0, len(queries), self.chunk):
-                q = queries[lo : lo + self.chunk]
+            for lo in range(0, len(queries), chunk):
+                q = queries[lo : lo + chunk]
                 f = torch.from_numpy(self.pairs.all_targets(relation, q)).to(self.device)
                 s = self.model(relation, self.z[torch.from_numpy(q).to(self.device)], self.z, f, pairs=False)
                 out[lo : lo + len(q)] = s.float().cpu().numpy()
@@ -94,7 +96,6 @@ class GNNScorer:
 def build_model(config: dict, pipeline: FeaturePipeline, brands: bool) -> LinkModel:
     """A fresh model of `config` (a :class:`gnn.train.TrainConfig` as a dict) over the pipeline's features."""
     from gnn.data import POPULARITY, metadata
-    from gnn.features import FEATURES
     from gnn.model import HeteroSAGE
 
     _, edge_types = metadata(brands)

@@ -334,7 +334,7 @@ class Trainer:
         pairs = self.prepared.pair_features(message)
         negatives = self._negatives(message, pairs)
         totals = {"loss": 0.0, "direction": 0.0}
-        steps = 0
+        terms = 0
         if c.batch_size:
             batches = self._minibatches(message, supervision, negatives, pairs, known)
         else:
@@ -347,11 +347,11 @@ class Trainer:
                 loss = loss + rank + direction
                 totals["loss"] += float(rank.detach())
                 totals["direction"] += float(direction.detach())
+                terms += 1
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-            steps += 1
-        return {k: v / max(steps, 1) for k, v in totals.items()}
+        return {k: v / max(terms, 1) for k, v in totals.items()}  # per relation and step
 
     def _fullbatches(
         self, message: Snapshot, supervision: dict, negatives: dict, pairs: PairFeatures, known: dict
@@ -412,14 +412,10 @@ class Trainer:
                 n_id = p.n_id.numpy()
                 local = np.full(message.n("Product"), -1, np.int64)
                 local[n_id] = np.arange(len(n_id))
-                part = (
-                    rel,
-                    n_id[p.src_index.numpy()],
-                    n_id[p.dst_pos_index.numpy()],
-                    n_id[p.dst_neg_index.numpy()],
-                )
+                a_, b_, neg = (n_id[t.numpy()] for t in (p.src_index, p.dst_pos_index, p.dst_neg_index))
+                ex = _examples(rel, pairs, known[rel], a_, b_, neg, self.device)
                 batch = batch.to(self.device)
-                yield (lambda batch=batch: self.model.encoder(**encoder_inputs(batch))), [part], local
+                yield (lambda batch=batch: self.model.encoder(**encoder_inputs(batch))), [(rel, ex)], local
 
     # -- validation, checkpoints, the loop ---------------------------------------------------------------------------
 

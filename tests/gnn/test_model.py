@@ -1,0 +1,150 @@
+"""The model's pieces: decoder direction and symmetry, pair features, and an encoder that is inductive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gnn.data import encoder_inputs
+from gnn.features import FEATURES, FeaturePipeline, PairFeatures, SparseRows
+from gnn.model import ComplementDecoder, LinkModel, PairTerm, SubstituteDecoder
+from gnn.model_scorer import GNNScorer, Prepared, build_model
+from graph.snapshot import CSR, Snapshot
+from tests.gnn.gnn_fixture import small_catalog, tiny_config
+
+
+@pytest.fixture(scope="module")
+def snap() -> Snapshot:
+    return small_catalog()
+
+
+@pytest.fixture(scope="module")
+def prepared(snap: Snapshot) -> Prepared:
+    return Prepared.of(snap, FeaturePipeline.fit(snap, text_dim=8))
+
+
+def test_complement_decoder_is_directional() -> None:
+    torch.manual_seed(0)
+    dec = ComplementDecoder(16, 8)
+    za, zb = torch.randn(50, 16), torch.randn(50, 16)
+    forward, backward = dec(za, zb), dec(zb, za)
+    assert not torch.allclose(forward, backward)
+    assert (forward - backward).abs().min() > 0
+    # every pair against every product: the same numbers as pair by pair
+    matrix = dec(za, zb, pairs=False)
+    assert torch.allclose(matrix.diagonal(), forward, atol=1e-5)
+
+
+def test_substitute_decoder_is_symmetric() -> None:
+    torch.manual_seed(0)
+    dec = SubstituteDecoder(16, 8)
+    za, zb = torch.randn(50, 16), torch.randn(50, 16)
+    assert torch.allclose(dec(za, zb), dec(zb, za), atol=1e-6)
+    z = torch.randn(30, 16)
+    m = dec(z, z, pairs=False)
+    assert torch.allclose(m, m.T, atol=1e-5)
+
+
+def test_pair_features_substitute_symmetric_complement_not(prepared: Prepared) -> None:
+    pairs = prepared.pair_features()
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, pairs.n, 400), rng.integers(0, pairs.n, 400)
+    sub_ab, sub_ba = pairs.pairs("substitute", a, b), pairs.pairs("substitute", b, a)
+    assert sub_ab.shape == (400, len(FEATURES["substitute"]))
+    np.testing.assert_allclose(sub_ab, sub_ba, rtol=1e-6)
+    assert not np.allclose(pairs.pairs("complement", a, b), pairs.pairs("complement", b, a))
+
+
+@pytest.mark.parametrize("relation", ["complement", "substitute"])
+def test_pair_features_agree_with_all_targets(prepared: Prepared, relation: str) -> None:
+    pairs = prepared.pair_features()
+    q = np.array([0, 5, 77, 300])
+    block = pairs.all_targets(relation, q)
+    assert block.shape == (4, pairs.n, len(FEATURES[relation]))
+    b = np.arange(pairs.n)
+    for i, a in enumerate(q):
+        np.testing.assert_allclose(
+            pairs.pairs(relation, np.full(pairs.n, a), b), block[i], rtol=1e-5, atol=1e-6
+        )
+
+
+def test_path_counts_match_a_dense_product() -> None:
+    rng = np.random.default_rng(1)
+    n = 40
+    src, dst = rng.integers(0, n, 300), rng.integers(0, n, 300)
+    m = SparseRows.from_coo(src, dst, n, n)
+    dense = np.zeros((n, n))
+    dense[src, dst] = 1
+    two = dense @ dense
+    a, b = rng.integers(0, n, 100), rng.integers(0, n, 100)
+    np.testing.assert_allclose(m.pair_paths(m, a, b), two[a, b])
+    np.testing.assert_allclose(m.row_paths(m, a[:7]), two[a[:7]])
+    np.testing.assert_allclose(m.lookup(a, b), dense[a, b])
+
+
+def test_link_model_substitute_scores_are_symmetric(prepared: Prepared) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_config().to_dict(), FeaturePipeline.fit(prepared.snap, text_dim=8), brands=False)
+    scorer = GNNScorer(model, prepared.graph(), prepared.pair_features())
+    q = np.arange(20)
+    s = scorer.scores("substitute", q)[:, :20]
+    np.testing.assert_allclose(s, s.T, rtol=1e-4, atol=1e-5)
+    c = scorer.scores("complement", q)[:, :20]
+    assert not np.allclose(c, c.T, atol=1e-4)
+
+
+def test_encoder_is_inductive(snap: Snapshot, prepared: Prepared) -> None:
+    """A product with no edges at all still gets an embedding, and it follows its title."""
+    model = build_model(tiny_config().to_dict(), FeaturePipeline.fit(snap, text_dim=8), brands=False).eval()
+    isolated = 0
+    rels = {}
+    for type_, csr in snap.rels.items():
+        src, dst = csr.coo()
+        keep = np.ones(len(src), bool)
+        if type_ in ("ALSO_BOUGHT", "ALSO_VIEWED"):
+            keep = (src != isolated) & (dst != isolated)
+        elif type_ == "REVIEWED":
+            keep = dst != isolated
+        rels[type_] = CSR.from_coo(src[keep], dst[keep], csr.n_rows, csr.n_cols)
+    lonely = Snapshot(ids=snap.ids, rels=rels, titles=snap.titles.copy())
+    with torch.no_grad():
+        z1 = model.encoder(**encoder_inputs(prepared.graph(lonely)))
+        text = prepared.text.copy()
+        text[isolated] = prepared.text[1]  # another product's title
+        other = Prepared(lonely, prepared.tfidf, text, prepared.category, prepared.category_nodes)
+        z2 = model.encoder(**encoder_inputs(other.graph()))
+    assert torch.isfinite(z1[isolated]).all()
+    assert not torch.allclose(z1[isolated], z2[isolated])
+
+
+def test_modules_have_reprs_and_reset() -> None:
+    for module in (ComplementDecoder(8), SubstituteDecoder(8), PairTerm(5)):
+        assert module.__class__.__name__ in repr(module)
+        module.reset_parameters()
+    assert isinstance(PairTerm(5)(torch.randn(3, 4, 5)), torch.Tensor)
+    assert LinkModel.__doc__ and "score" in LinkModel.__doc__
+
+
+def test_sparse_and_scatter_aggregation_agree(prepared: Prepared) -> None:
+    model = build_model(
+        tiny_config().to_dict(), FeaturePipeline.fit(prepared.snap, text_dim=8), brands=False
+    ).eval()
+    data = prepared.graph()
+    with torch.no_grad():
+        dense = model.encoder(**encoder_inputs(data))
+        sparse = model.encoder(**encoder_inputs(data, sparse=True))
+    assert torch.allclose(dense, sparse, atol=1e-4)
+
+
+def test_pair_features_of_a_message_graph_are_its_own(snap: Snapshot, prepared: Prepared) -> None:
+    """Removing an edge from the message graph removes it from every path count (no stale structure)."""
+    full = PairFeatures(snap, prepared.tfidf, prepared.category)
+    src, dst = snap.rel("ALSO_BOUGHT").coo()
+    empty = {**snap.rels, "ALSO_BOUGHT": CSR.from_coo(src[:0], dst[:0], snap.n("Product"), snap.n("Product"))}
+    none = PairFeatures(
+        Snapshot(ids=snap.ids, rels=empty, titles=snap.titles), prepared.tfidf, prepared.category
+    )
+    a, b = src[:50], dst[:50]
+    assert full.pairs("complement", a, b)[:, :4].sum() > 0
+    assert none.pairs("complement", a, b)[:, :4].sum() == 0
