@@ -177,10 +177,16 @@ def served_from_neo4j(
         except httpx.HTTPError:
             return False
 
-    wait_for(ready, "the server on Neo4j to be ready", timeout=90, every=0.2)
-    yield server
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    try:
+        wait_for(ready, "the server on Neo4j to be ready", timeout=90, every=0.2)
+        yield server
+    finally:  # also when it never got ready: no server outlives its test
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def whole_graph(neo4j: Instance) -> tuple[int, int]:
