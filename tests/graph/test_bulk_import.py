@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,9 +43,9 @@ def throwaway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve
     missing = neo4j_server.missing_tools()
     if missing and os.environ.get("CI", "").lower() != "true":
         pytest.skip(f"the local Neo4j needs {' and '.join(missing)}")
-    # the password this server generates goes to a file of its own, not the user's ~/.config/kgrec
+    # a password and password file of its own: the user's ~/.config/kgrec is never rewritten
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("NEO4J_PASSWORD", raising=False)
+    monkeypatch.setenv("NEO4J_PASSWORD", "throwaway-" + secrets.token_hex(8))
     cfg = dataclasses.replace(
         ServerConfig.from_env(),
         data_home=tmp_path / "neo4j",
@@ -90,7 +91,7 @@ def test_a_store_imports_with_its_counts_rules_and_odd_strings(
     )  # the two rules
 
     neo4j_server.start(throwaway)
-    with Neo4jStore.connect(throwaway.bolt_uri, "neo4j", neo4j_server.stored_password()) as store:
+    with Neo4jStore.connect(throwaway.bolt_uri, "neo4j", os.environ["NEO4J_PASSWORD"]) as store:
         store.ensure_schema()
         counts = store.counts()
         assert {name: counts[name] for name in expected} == expected
