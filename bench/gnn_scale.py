@@ -34,6 +34,8 @@ def main() -> None:
         "--steps", type=int, default=30, help="batches timed (the epoch is extrapolated from them)"
     )
     ap.add_argument("--batch-size", type=int, default=512)
+    ap.add_argument("--fanout", type=int, nargs="+", default=[4, 2], help="neighbours per edge type and hop")
+    ap.add_argument("--negatives", type=int, default=4, help="hard negatives per positive (each a seed node)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -50,8 +52,8 @@ def main() -> None:
     t = mark("held-out split", t)
     config = TrainConfig(
         batch_size=args.batch_size,
-        num_neighbors=[5, 3],
-        negatives=8,
+        num_neighbors=args.fanout,
+        negatives=args.negatives,
         max_positives=1_000_000,  # every supervision pair of the episode: a real epoch
         validate=False,  # scoring the whole catalog per validation query is the small-catalog path
         threads=args.threads,
@@ -65,7 +67,10 @@ def main() -> None:
     epoch = row["setup_s"] + per_step * row["epoch_steps"]
     print()
     print(f"epoch setup (episode, message graph, pair features, sampler): {row['setup_s']:.1f} s")
-    print(f"mini-batch step (batch {args.batch_size}, fanout [5, 3], 8 negatives): {per_step * 1000:.0f} ms")
+    print(
+        f"mini-batch step (batch {args.batch_size}, fanout {args.fanout}, {args.negatives} negatives): "
+        f"{per_step * 1000:.0f} ms"
+    )
     print(f"steps per epoch: {row['epoch_steps']:,} (timed {row['steps']})")
     print(
         f"time per epoch: {epoch / 60:.1f} min EXTRAPOLATED from {row['steps']} of {row['epoch_steps']:,} steps "

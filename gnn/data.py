@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
+from gnn.split import INTERACTION_TYPES
 from graph.snapshot import Snapshot
 
 # snapshot relationship -> (source node type, edge name, target node type)
@@ -35,13 +36,6 @@ EDGE_TYPES: dict[str, tuple[str, str, str]] = {
     "ALSO_VIEWED": ("product", "also_viewed", "product"),
     "BOUGHT_TOGETHER": ("product", "bought_together", "product"),
 }
-NODE_TYPES: dict[str, str] = {
-    "Product": "product",
-    "Customer": "customer",
-    "Category": "category",
-    "Brand": "brand",
-}
-INTERACTIONS = ("REVIEWED", "PURCHASED", "VIEWED")
 # the popularity columns of `product.x_pop`, in order
 POPULARITY = ("bought_in", "bought_out", "viewed_in", "viewed_out", "interactions")
 
@@ -59,7 +53,7 @@ def popularity(snap: Snapshot) -> np.ndarray:
         csr = snap.rel(type_)
         cols.append(np.bincount(csr.indices, minlength=n))
         cols.append(csr.degree())
-    cols.append(sum(np.bincount(snap.rel(t).indices, minlength=n) for t in INTERACTIONS))
+    cols.append(sum(np.bincount(snap.rel(t).indices, minlength=n) for t in INTERACTION_TYPES))
     return np.log1p(np.stack(cols, axis=1).astype(np.float32))
 
 

@@ -3,8 +3,8 @@
 A product that arrived after training has no edges, so everything the model knows about it must come from what a
 product has on arrival: its title and its category. :class:`FeaturePipeline` turns titles into TF-IDF vectors over
 word uni- and bigrams, reduced to a few dense dimensions by a randomized truncated SVD (latent semantic analysis;
-Halko, Martinsson, Tropp, SIAM Review 2011, as ``torch.svd_lowrank``), fitted on the titles of the products seen in
-training and saved with the run, so serving transforms a new title exactly as training did. Popularity (log
+Halko, Martinsson, Tropp, SIAM Review 2011, as ``torch.svd_lowrank``), fitted on the train snapshot's titles and
+saved with the run, so serving transforms a new title exactly as training did. Popularity (log
 degree) is not part of the pipeline: it is a property of each step's message graph (:func:`gnn.data.popularity`),
 so a product whose edges a training step removes looks exactly like a new one.
 
@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from gnn.data import sparse_csr
+from gnn.split import INTERACTION_TYPES
 from graph.snapshot import Snapshot
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern: words of two or more characters
-INTERACTIONS = ("REVIEWED", "PURCHASED", "VIEWED")
 BITMAP_CELLS = 1 << 31  # 256 MiB of bits: beyond that, a lookup is a binary search
 
 
@@ -170,12 +170,6 @@ class SparseRows:
             .reshape(len(a), -1)
             .astype(np.float32)
         )
-
-    def dense_rows(self, a: np.ndarray) -> np.ndarray:
-        owner, pos = self.expand(a)
-        out = np.zeros((len(a), self.n_cols), np.float32)
-        out[owner, self.indices[pos]] = self.data[pos]
-        return out
 
     def torch(self) -> torch.Tensor:
         return sparse_csr(
@@ -385,7 +379,7 @@ class PairFeatures:
         self.vs = symmetric(self.v)
         self.bs = symmetric(self.b)
         self.b_ra = self.b.scale_rows(_inverse(self.b.row_sums()))  # row x weighted 1/out-degree(x)
-        rows, cols = zip(*(snap.rel(t).coo() for t in INTERACTIONS), strict=True)
+        rows, cols = zip(*(snap.rel(t).coo() for t in INTERACTION_TYPES), strict=True)
         r = SparseRows.from_coo(np.concatenate(rows), np.concatenate(cols), snap.n("Customer"), n)
         self.r = r  # customer -> products
         self.rt = r.transpose()  # product -> customers

@@ -15,8 +15,9 @@ listed one way only, since the direction is part of what is learned.
 
 Full-batch message passing when the graph fits (Beauty: every step embeds the whole graph); with ``batch_size``
 mini-batches through PyG's :class:`~torch_geometric.loader.LinkLoader` and :class:`HeteroNeighborSampler`.
-Validation ranks ``split.valid`` with the evaluation's own filtered metrics, for early stopping; checkpoints after
-each epoch let ``--resume`` continue a run that was cut off.
+Early stopping watches the evaluation's own filtered NDCG@10 on ``split.valid`` (warm) and on cold and new
+products carved out of the train graph for the purpose (warm validation alone stops long before cold and new
+queries are learned); checkpoints after each epoch let ``--resume`` continue a run that was cut off.
 
 tqdm and matplotlib are imported where used and optional: the GPU machine trains without them.
 """
@@ -152,10 +153,8 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-# one optimisation step: how to embed its graph, its (relation, a, b, negatives) parts, global -> row of z
-_Step = tuple[
-    Callable[[], torch.Tensor], list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], np.ndarray | None
-]
+# one optimisation step: how to embed its graph, its (relation, examples) parts, global id -> row of z (None: same)
+_Step = tuple[Callable[[], torch.Tensor], list[tuple[str, "_Examples"]], np.ndarray | None]
 
 
 @dataclass
@@ -264,24 +263,27 @@ class Trainer:
         self.bad_epochs = 0
         # Validation: split.valid (warm), and cold and new products carved out of the train graph here, so that
         # early stopping watches every population; training draws its episodes from what is left.
-        carved = make_split(
-            split.train,
-            seed=config.seed + 1,
-            warm_frac=0.0,
-            cold_frac=config.valid_cold,
-            new_frac=config.valid_new,
-            valid_frac=0.0,
-        )
-        self.graph = carved.train
-        pick = np.random.default_rng(config.seed)
-        self.valid_pairs = {
-            rel: {
-                "warm": _sample_queries(pick, split.valid[rel], config.valid_queries),
-                "cold": _sample_queries(pick, carved.heldout[rel]["cold"], config.valid_queries // 4),
-                "new": _sample_queries(pick, carved.heldout[rel]["new"], config.valid_queries // 4),
+        self.graph = split.train
+        self.valid_pairs: dict[str, dict[str, np.ndarray]] = {}
+        if config.validate:
+            carved = make_split(
+                split.train,
+                seed=config.seed + 1,
+                warm_frac=0.0,
+                cold_frac=config.valid_cold,
+                new_frac=config.valid_new,
+                valid_frac=0.0,
+            )
+            self.graph = carved.train
+            pick = np.random.default_rng(config.seed)
+            self.valid_pairs = {
+                rel: {
+                    "warm": _sample_queries(pick, split.valid[rel], config.valid_queries),
+                    "cold": _sample_queries(pick, carved.heldout[rel]["cold"], config.valid_queries // 4),
+                    "new": _sample_queries(pick, carved.heldout[rel]["new"], config.valid_queries // 4),
+                }
+                for rel in RELATIONS
             }
-            for rel in RELATIONS
-        }
 
     # -- one epoch -------------------------------------------------------------------------------------------------
 
@@ -408,11 +410,13 @@ class Trainer:
     def _minibatches(
         self, message: Snapshot, supervision: dict, negatives: dict, pairs: PairFeatures, known: dict
     ) -> Iterator[_Step]:
-        """Sampled subgraphs around each batch of positives and their negatives (PyG's LinkLoader)."""
+        """Sampled subgraphs around each batch of positives and their negatives (PyG's LinkLoader). The samplers
+        are built here, before the first step, so that an epoch's setup and its steps are timed apart."""
         from torch_geometric.loader import LinkLoader
         from torch_geometric.sampler import NegativeSampling
 
         data = self.prepared.graph(message)
+        loaders = []
         for rel, (a, b) in supervision.items():
             if len(a) == 0:
                 continue
@@ -427,13 +431,18 @@ class Trainer:
                 batch_size=self.config.batch_size,
                 shuffle=True,
             )
+            loaders.append((rel, loader))
+        return self._steps_of(loaders, pairs, known, message.n("Product"))
+
+    def _steps_of(self, loaders: list, pairs: PairFeatures, known: dict, n: int) -> Iterator[_Step]:
+        for rel, loader in loaders:
             for batch in loader:
                 p = batch["product"]
                 n_id = p.n_id.numpy()
-                local = np.full(message.n("Product"), -1, np.int64)
+                local = np.full(n, -1, np.int64)
                 local[n_id] = np.arange(len(n_id))
-                a_, b_, neg = (n_id[t.numpy()] for t in (p.src_index, p.dst_pos_index, p.dst_neg_index))
-                ex = _examples(rel, pairs, known[rel], a_, b_, neg, self.device)
+                a, b, neg = (n_id[t.numpy()] for t in (p.src_index, p.dst_pos_index, p.dst_neg_index))
+                ex = _examples(rel, pairs, known[rel], a, b, neg, self.device)
                 batch = batch.to(self.device)
                 yield (lambda batch=batch: self.model.encoder(**encoder_inputs(batch))), [(rel, ex)], local
 
