@@ -79,7 +79,7 @@ class TrainConfig:
     negatives: int = 32
     negative_mix: list[float] = field(default_factory=lambda: [0.5, 0.125, 0.125, 0.25])  # see HardNegatives
     max_positives: int = 8000  # supervision pairs per relation and epoch (a sample of the episode's)
-    direction_weight: float = 1.0
+    direction_weight: float = 2.0
     patience: int = 3
     # episodes: the fractions of products whose pairs an epoch holds out, as the test split does
     episode_warm: float = 0.3
