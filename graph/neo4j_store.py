@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph.schema import LEARNED, NODES, RELATIONSHIPS, GraphBatch
 from graph.snapshot import CSR, Snapshot
@@ -60,14 +61,24 @@ def _rel_cypher(type_: str, verb: str) -> str:
     )
 
 
-def _learned_cypher(type_: str, verb: str) -> str:
+def _learned_cypher(type_: str) -> dict[str, str]:
+    """The statements of one batch of a model swap: read the batch's products' edges, update, create, delete."""
     props = [n for n in RELATIONSHIPS[type_].schema.names[2:] if n != "model"]
-    return (
-        "UNWIND range(0, size($s) - 1) AS i MATCH (a:Product) WHERE id(a) = $s[i] "
-        f"MATCH (b:Product) WHERE id(b) = $d[i] {verb} (a)-[e:{type_} {{model: $model}}]->(b) "
-        # a re-run of the same model overwrites, so its values are the model's, nulls included
-        "SET " + ", ".join(f"e.{n} = ${n}[i]" for n in props)
-    )
+    # a re-run of the same model overwrites, so its values are the model's, nulls included
+    assign = ", ".join(["e.model = $model", *(f"e.{n} = ${n}[i]" for n in props)])
+    return {
+        "existing": (
+            "UNWIND $p AS pid MATCH (a:Product) WHERE id(a) = pid "
+            f"MATCH (a)-[e:{type_}]->(b:Product) "
+            "RETURN collect(id(e)) AS e, collect(pid) AS a, collect(id(b)) AS b"
+        ),
+        "update": f"UNWIND range(0, size($e) - 1) AS i MATCH ()-[e:{type_}]->() WHERE id(e) = $e[i] SET {assign}",
+        "create": (
+            "UNWIND range(0, size($s) - 1) AS i MATCH (a:Product) WHERE id(a) = $s[i] "
+            f"MATCH (b:Product) WHERE id(b) = $d[i] CREATE (a)-[e:{type_}]->(b) SET {assign}"
+        ),
+        "delete": f"UNWIND $e AS eid MATCH ()-[e:{type_}]->() WHERE id(e) = eid DELETE e",
+    }
 
 
 def _node_page_cypher(label: str) -> str:
@@ -113,7 +124,7 @@ _CYPHER = {
     }
     for verb in ("CREATE", "MERGE")
 }
-_LEARNED_CYPHER = {verb: {t: _learned_cypher(t, verb) for t in LEARNED} for verb in ("CREATE", "MERGE")}
+_LEARNED_CYPHER = {t: _learned_cypher(t) for t in LEARNED}
 _LOOKUP = {
     label: f"MATCH (n:{label}) WHERE n.{spec.key} IN $k RETURN collect(n.{spec.key}) AS k, collect(id(n)) AS ids"
     for label, spec in NODES.items()
@@ -152,6 +163,50 @@ def _first_time(seen: set, keys: list) -> list[int]:
 def _chunks(table: pa.Table, size: int) -> Iterator[pa.Table]:
     for start in range(0, table.num_rows, size):
         yield table.slice(start, size)
+
+
+def _product_chunks(table: pa.Table, size: int) -> Iterator[pa.Table]:
+    """Slices of about `size` rows of a table sorted by `src`, each holding all of its products' rows."""
+    src = table.column("src")
+    # positions where a new product's rows start: the only places a slice may end
+    starts = np.flatnonzero(pc.not_equal(src[1:], src[:-1]).to_numpy(zero_copy_only=False)) + 1
+    start = 0
+    while start < table.num_rows:
+        after = np.searchsorted(starts, start + size)
+        end = int(starts[after]) if after < len(starts) else table.num_rows
+        yield table.slice(start, end - start)
+        start = end
+
+
+def _swap_batch(
+    tx: Any, cypher: dict[str, str], model: str, src: list[int], dst: list[int], cols: dict[str, list[Any]]
+) -> None:
+    """In one transaction: the batch's products' learned edges become exactly the new rows.
+
+    An edge the new model keeps (same two products) is updated in place; new pairs are created; the products'
+    other edges (an older model's, or a repeat) are deleted.
+    """
+    rec = tx.run(cypher["existing"], p=sorted(set(src))).single(strict=True)
+    at: dict[tuple[int, int], int] = {}
+    gone: list[int] = []
+    for e, a, b in zip(rec["e"], rec["a"], rec["b"], strict=True):
+        if (a, b) in at:
+            gone.append(e)
+        else:
+            at[(a, b)] = e
+    update = [i for i, pair in enumerate(zip(src, dst, strict=True)) if pair in at]
+    create = [i for i, pair in enumerate(zip(src, dst, strict=True)) if pair not in at]
+    kept = {at[(src[i], dst[i])] for i in update}
+    gone += [e for e in at.values() if e not in kept]
+    if update:
+        pick = {n: [v[i] for i in update] for n, v in cols.items()}
+        tx.run(cypher["update"], e=[at[(src[i], dst[i])] for i in update], model=model, **pick).consume()
+    if create:
+        pick = {n: [v[i] for i in create] for n, v in cols.items()}
+        s, d = [src[i] for i in create], [dst[i] for i in create]
+        tx.run(cypher["create"], s=s, d=d, model=model, **pick).consume()
+    if gone:
+        tx.run(cypher["delete"], e=gone).consume()
 
 
 def _first_per_pair(table: pa.Table) -> pa.Table:
@@ -397,31 +452,32 @@ class Neo4jStore:
         return out
 
     def replace_learned(self, type_: str, table: pa.Table, model: str) -> int:
-        """Write `model`'s edges first, then delete all others: a product is never without any.
+        """Replace the learned edges with `model`'s, product by product: a product is never without any.
 
-        While it runs, a product may show both versions' edges (each with its `model`); Browser's saved queries
-        read the newest. Returns the edges written (rows naming an unknown product are skipped and logged).
+        Each transaction takes a batch of products from their old edges to their new ones at once: an edge the new
+        model keeps is updated in place (a retrained model keeps most pairs, and an update is far cheaper than a
+        delete and a create), new pairs are created, dropped ones deleted. Products the new model has no rows for
+        lose their edges last. One writer of a learned type at a time. Returns the edges written (rows naming
+        an unknown product are skipped and logged).
         """
         if type_ not in LEARNED:
             raise ValueError(f"learned relationship must be one of {LEARNED}, not {type_!r}")
         self.ensure_schema()
         table = _first_per_pair(GraphBatch(rels={type_: table}).rels[type_])
-        # CREATE into a model not written before (about twice as fast); MERGE to finish an interrupted run
-        again = self._read_one(
-            f"RETURN EXISTS {{ MATCH ()-[e:{type_}]->() WHERE e.model = $model }} AS again", model=model
-        )["again"]
-        cypher = _LEARNED_CYPHER["MERGE" if again else "CREATE"][type_]
+        table = table.take(pc.sort_indices(table, [("src", "ascending")]))  # stable: ranks keep their order
+        cypher = _LEARNED_CYPHER[type_]
         props = [n for n in table.column_names[2:] if n != "model"]
         ids = _NodeIds(self)
         written = 0
-        for part in _chunks(table, BATCH_ROWS):
+        for part in _product_chunks(table, BATCH_ROWS):
             src = ids.get("Product", part.column("src").to_pylist())
             dst = ids.get("Product", part.column("dst").to_pylist())
             keep = [
                 i for i, (a, b) in enumerate(zip(src, dst, strict=True)) if a is not None and b is not None
             ]
-            cols = _columns(part, props, keep)
-            self._write(cypher, s=[src[i] for i in keep], d=[dst[i] for i in keep], model=model, **cols)
+            s, d, cols = [src[i] for i in keep], [dst[i] for i in keep], _columns(part, props, keep)
+            with self._session() as session:
+                session.execute_write(_swap_batch, cypher, model, s, d, cols)
             written += len(keep)
         if written < table.num_rows:
             log.warning(
@@ -434,8 +490,8 @@ class Neo4jStore:
             f"MATCH ()-[e:{type_}]->() WHERE e.model IS NULL OR e.model <> $model "
             "CALL (e) { DELETE e } IN TRANSACTIONS OF 50000 ROWS"
         )
-        with self._session() as s:
-            s.run(delete, model=model).consume()
+        with self._session() as session:
+            session.run(delete, model=model).consume()
         return written
 
     def rules(self) -> pa.Table:
@@ -474,8 +530,11 @@ class Neo4jStore:
 
     def clear(self) -> None:
         """Delete every node and relationship (tests and `kgrec load --replace`)."""
+        # relationships first: DETACH DELETE of 10,000 nodes may take millions of relationships into one
+        # transaction (popular products), past the server's transaction memory limit
         with self._session() as s:
-            s.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+            s.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS").consume()
+            s.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS").consume()
 
     def close(self) -> None:
         self.driver.close()

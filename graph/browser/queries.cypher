@@ -1,23 +1,19 @@
 // kgrec's saved queries for merchandisers in Neo4j Browser (the guide shows each one, ready to run).
 // Set the parameters first, e.g.  :params {asin: "B00004TMFE", other: "B0009RF9DW", relation: "complement"}
 // A block is "// name: NAME", one comment line saying what it answers, then the statement, ending in ";".
-// Learned edges carry the model version that wrote them; while a new model replaces an old one, a product has
-// both for a moment, so the reading queries take the newest (versions sort by time).
+// Learned edges carry score, rank, evidence and the model version that wrote them; a new model replaces a product's
+// edges in one transaction, so a product has one model's edges at any time.
 
 // name: bundle
-// The bundle for this product: its learned complements from the newest model, best first, with the evidence.
-MATCH (p:Product {asin: $asin})
-CALL (p) { MATCH (p)-[c:COMPLEMENT]->() RETURN max(c.model) AS model }
-MATCH (p)-[c:COMPLEMENT {model: model}]->(q:Product)
+// The bundle for this product: its learned complements, best first (click an arrow for score, model, evidence).
+MATCH (p:Product {asin: $asin})-[c:COMPLEMENT]->(q:Product)
 RETURN p, c, q
 ORDER BY c.rank
 LIMIT 10;
 
 // name: substitutes
-// Substitutes of this product: what could be bought instead, from the newest model, best first.
-MATCH (p:Product {asin: $asin})
-CALL (p) { MATCH (p)-[s:SUBSTITUTE]->() RETURN max(s.model) AS model }
-MATCH (p)-[s:SUBSTITUTE {model: model}]->(q:Product)
+// Substitutes of this product: what could be bought instead, best first.
+MATCH (p:Product {asin: $asin})-[s:SUBSTITUTE]->(q:Product)
 RETURN p, s, q
 ORDER BY s.rank
 LIMIT 10;
