@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +50,45 @@ def neo4j_uri_auth() -> Iterator[tuple[str, str, str]]:
     finally:
         if started:
             neo4j_server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+# as root, in a closed network: no sandbox, and none of Chromium's background connections
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[Any]:
+    """A Playwright browser context on Debian's headless Chromium (never a downloaded browser), fresh profile.
+
+    Outside CI a machine without chromium skips the browser tests; in CI (``make test`` installs it) that is an
+    error, so a browser test can never pass by not running.
+    """
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Debian's chromium is missing in CI: `make browser` installs it")
+        pytest.skip("Debian's chromium is not installed (make browser, as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # Playwright takes the profile as user_data_dir rather than a --user-data-dir flag
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()

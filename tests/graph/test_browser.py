@@ -26,7 +26,6 @@ from graph.neo4j_store import Neo4jStore
 from tests.api import fixture_graph as fg
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 PARAMS = {"asin": "C01", "other": "L02", "relation": "complement"}
 OLD, NEW, NEWER = "20250101-000000-0001", "20250102-000000-0001", "20250103-000000-0001"
@@ -142,65 +141,40 @@ def guide_origin(graph: Neo4jStore) -> Iterator[str]:
 @pytest.mark.neo4j
 @pytest.mark.browser
 def test_browser_opens_the_guide_connects_and_runs_its_first_query(
-    guide_origin: str, neo4j_uri_auth: tuple[str, str, str], tmp_path: Path
+    guide_origin: str, neo4j_uri_auth: tuple[str, str, str], chromium: Any, tmp_path: Path
 ) -> None:
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     uri, user, password = neo4j_uri_auth
     scheme, address = uri.split("://", 1)
     link = browser_link(ServerConfig.from_env().browser_url, guide_origin + "/guide.html")
     shot = tmp_path / "browser-guide-bundle.png"
-    with sync_playwright() as p:
-        # a fresh profile each run (Browser keeps settings and credentials in it)
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-            viewport={"width": 1400, "height": 900},
-        )
-        try:
-            page = context.new_page()
-            page.goto(link)
-            guide = page.get_by_test_id("guidesDrawer")
-            guide.get_by_text("Merchandising the graph").first.wait_for(timeout=30_000)
+    page = chromium.new_page()
+    page.goto(link)
+    guide = page.get_by_test_id("guidesDrawer")
+    guide.get_by_text("Merchandising the graph").first.wait_for(timeout=30_000)
 
-            page.get_by_test_id("bolt-scheme-select").select_option(f"{scheme}://")
-            page.get_by_test_id("boltaddress").fill(address)
-            page.get_by_test_id("username").fill(user)
-            page.get_by_test_id("password").fill(password)
-            page.get_by_test_id("connect").click()
-            page.get_by_text("You are connected as user").wait_for(timeout=30_000)
+    page.get_by_test_id("bolt-scheme-select").select_option(f"{scheme}://")
+    page.get_by_test_id("boltaddress").fill(address)
+    page.get_by_test_id("username").fill(user)
+    page.get_by_test_id("password").fill(password)
+    page.get_by_test_id("connect").click()
+    page.get_by_text("You are connected as user").wait_for(timeout=30_000)
 
-            # the guide's first page: the style, no auto-drawn extra edges, the parameters
-            guide.get_by_text(":style").click()
-            guide.get_by_text(":config autoComplete").click()
-            guide.locator("pre.runnable").first.click()
-            page.get_by_test_id("editor-Run").click()
-            page.get_by_text('"asin": "C01"').wait_for(timeout=15_000)
+    # the guide's first page: the style, no auto-drawn extra edges, the parameters
+    guide.get_by_text(":style").click()
+    guide.get_by_text(":config autoComplete").click()
+    guide.locator("pre.runnable").first.click()
+    page.get_by_test_id("editor-Run").click()
+    page.get_by_text('"asin": "C01"').wait_for(timeout=15_000)
 
-            # the first query: the bundle of C01, drawn as a graph
-            page.get_by_test_id("guideNextSlide").click()
-            guide.locator('pre[data-query="bundle"]').click()
-            page.get_by_test_id("editor-Run").click()
-            result = page.get_by_test_id("frame").first
-            result.get_by_text("Displaying 6 nodes, 5 relationships").wait_for(timeout=30_000)
-            result.locator("svg text", has_text="complement #1").first.wait_for(timeout=15_000)
-            page.screenshot(path=str(shot))
-            labels = result.locator("svg text").all_text_contents()
-        finally:
-            context.close()
+    # the first query: the bundle of C01, drawn as a graph
+    page.get_by_test_id("guideNextSlide").click()
+    guide.locator('pre[data-query="bundle"]').click()
+    page.get_by_test_id("editor-Run").click()
+    result = page.get_by_test_id("frame").first
+    result.get_by_text("Displaying 6 nodes, 5 relationships").wait_for(timeout=30_000)
+    result.locator("svg text", has_text="complement #1").first.wait_for(timeout=15_000)
+    page.screenshot(path=str(shot))
+    labels = result.locator("svg text").all_text_contents()
     drawn = " ".join(" ".join(labels).split())  # a caption may wrap over two text elements
     assert all(title in drawn for title in ("Camera C01", "Lens L01", "Lens L02", "Bag B01"))
     assert shot.stat().st_size > 10_000
