@@ -64,14 +64,19 @@ class ServingArtifact:
             if idx is None or sc is None:
                 raise ArtifactError(f"no {rel} lists")
             if idx.ndim != 2 or idx.shape[0] != n or sc.shape != idx.shape:
-                raise ArtifactError(f"{rel} lists shape {idx.shape} / scores {sc.shape} do not match {n} products")
+                raise ArtifactError(
+                    f"{rel} lists shape {idx.shape} / scores {sc.shape} do not match {n} products"
+                )
             if idx.size and (idx.min() < -1 or idx.max() >= n):
                 raise ArtifactError(f"{rel} lists point outside the catalog")
             if not np.isfinite(sc[idx >= 0]).all():
                 raise ArtifactError(f"{rel} scores contain NaN or infinity")
 
     def save(self, path: Path) -> None:
-        arrays: dict[str, np.ndarray] = {"product_ids": self.product_ids.astype(str), "embeddings": self.embeddings}
+        arrays: dict[str, np.ndarray] = {
+            "product_ids": self.product_ids.astype(str),
+            "embeddings": self.embeddings,
+        }
         for rel in RELATIONS:
             arrays[f"{rel}_idx"] = self.neighbors[rel].astype(np.int32)
             arrays[f"{rel}_score"] = self.scores[rel].astype(np.float32)
@@ -129,9 +134,7 @@ class Registry:
     def new_version(self) -> str:
         return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{os.getpid() % 10000:04d}"
 
-    def write_run(
-        self, version: str, manifest: dict[str, Any], write_files: Callable[[Path], None]
-    ) -> Path:
+    def write_run(self, version: str, manifest: dict[str, Any], write_files: Callable[[Path], None]) -> Path:
         """Create run `version`: `write_files(tmpdir)` writes its files, then the manifest seals them, then rename.
 
         The manifest records each file's sha256, so a file corrupted later is refused at load time.
@@ -193,7 +196,9 @@ class Registry:
             if not path.exists():
                 raise ArtifactError(f"run {version!r}: {name} is missing")
             if _sha256(path) != digest:
-                raise ArtifactError(f"run {version!r}: {name} does not match its checksum (corrupt or altered)")
+                raise ArtifactError(
+                    f"run {version!r}: {name} does not match its checksum (corrupt or altered)"
+                )
         return manifest
 
     def load_serving(self, version: str) -> ServingArtifact:

@@ -248,7 +248,9 @@ def test_parse_record_reads_json_and_python_literals_and_never_evaluates() -> No
 
 def test_html_entities_in_titles_are_decoded(tmp_path: Path) -> None:
     meta = tmp_path / "meta.json"
-    meta.write_text("{'asin': 'E1', 'title': 'Chevron &amp; Teardrop &quot;Tips&quot;', 'brand': 'L&#39;Or'}\n")
+    meta.write_text(
+        "{'asin': 'E1', 'title': 'Chevron &amp; Teardrop &quot;Tips&quot;', 'brand': 'L&#39;Or'}\n"
+    )
     batches = list(read_amazon(meta, None, Quarantine(None), LoadSummary()))
     product = batches[0].nodes["Product"].to_pylist()[0]
     assert (product["title"], product["brand"]) == ('Chevron & Teardrop "Tips"', "L'Or")
