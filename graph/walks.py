@@ -48,12 +48,18 @@ GPU is present, else torch when CUDA is present, else numpy; :attr:`Walker.reaso
   operations and one gather. Batch mode spreads chunks of queries over threads (numpy releases the GIL in these
   loops).
 - ``torch``: the same walk on tensors, on CUDA when present, else on the CPU (batch chunks on threads, as numpy).
+  On the CPU, ``compile=True`` (default: batches of 2 billion steps or more) fuses each step into one C++ loop with
+  torch.compile (inductor, C++ wrapper, so the GIL is released and chunks still walk on their threads); its draws
+  and arithmetic are the eager kernel's, so the walks are identical.
 - ``cugraph``: pylibcugraph's ``uniform_random_walks`` / ``biased_random_walks`` on an ``SGGraph`` built from the
   walk graph's CSR, stored edges merged into float weights (:func:`cugraph_arguments` gives the exact arguments).
   cuGraph walks do not restart, so restarts are drawn on the host and each run between two restarts is one cuGraph
   walk; a walk that reaches a node without out-edges ends there (cuGraph pads it with -1) instead of restarting.
   This backend is exercised only where RAPIDS (the ``[gpu]`` extra) and a CUDA GPU are installed; elsewhere the
   tests check its graph building and argument mapping against pylibcugraph's documented signatures.
+
+Batch counting lays each query's visits out as one row and sorts the rows independently (32-bit keys), and the
+top-k is one packed 64-bit sort per chunk; together they cost about a third of the walk itself.
 
 Speed: on a 2-core machine numpy and torch-CPU batch walks run at tens of millions of steps per second, and a
 100,000-step single query answers in milliseconds; ``bench/walk_speed.py`` and ``bench/walk_gpu.py`` measure.
@@ -388,6 +394,35 @@ def _count_numpy(visits: np.ndarray, group: np.ndarray, n_products: int) -> tupl
     return keys // span, keys % span, counts
 
 
+def _count_rows(visits: np.ndarray, per: int, n_products: int) -> tuple[np.ndarray, ...]:
+    """:func:`_count_numpy` for batch mode, where walkers ``g*per .. (g+1)*per - 1`` form group g.
+
+    Each group's visits are laid out as one row and the rows are sorted independently, so the keys stay 32-bit
+    node ids (no group offset) and each sort is over one query's visits.
+    """
+    n_steps, w = visits.shape
+    n_groups, length = w // per, n_steps * per
+    keys = np.empty((n_groups, n_steps, per), np.uint32)
+    # min() sends customers (>= n_products) and "no step" (-1, huge as uint32) to the sentinel n_products
+    np.minimum(
+        visits.view(np.uint32).reshape(n_steps, n_groups, per).transpose(1, 0, 2),
+        np.uint32(n_products),
+        out=keys,
+    )
+    keys = keys.reshape(n_groups, length)
+    keys.sort(axis=1)
+    flat = keys.ravel()
+    change = np.empty(len(flat), bool)
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    change[::length] = True  # a row's first key starts a run
+    first = np.flatnonzero(change)
+    counts = np.diff(first, append=len(flat))
+    node = flat[first]
+    product = node != n_products
+    first, node, counts = first[product], node[product], counts[product]
+    return first // length, node.astype(np.int64), counts
+
+
 def _record_layout(graph: WalkGraph) -> tuple[int, int] | None:
     """(node_bits, degree_bits) when an edge record ``start << (n + d) | degree << n | node`` fits 63 bits."""
     node_bits = max(1, (graph.n_nodes - 1).bit_length())
@@ -491,6 +526,23 @@ class _NumpyKernel:
         return a
 
 
+def _torch_step(
+    cur: Any, raw: Any, deg0: Any, start0: Any, records: Any, thr: int, node_bits: int, deg_bits: int
+):
+    """One lockstep step of packed-record walkers as one function of tensors, so torch.compile fuses it into one
+    loop (the eager kernel below makes a dozen passes over the walkers). Same draws, same arithmetic as the eager
+    kernel: the low 32 bits of `raw` decide the restart, 31 high bits pick the edge; bit-identical results."""
+    import torch
+
+    hi = (raw >> 32) & 0x7FFFFFFF
+    deg = (cur >> node_bits) & ((1 << deg_bits) - 1)
+    start = cur >> (node_bits + deg_bits)
+    jump = ((raw & _MASK32) < thr) | (deg == 0)
+    e = torch.where(jump, ((hi * deg0) >> 31) + start0, ((hi * deg) >> 31) + start)
+    nxt = records[e]
+    return nxt, (nxt & ((1 << node_bits) - 1)).to(torch.int32)
+
+
 class _TorchKernel:
     _block = 8  # steps of random numbers drawn at once
 
@@ -499,6 +551,8 @@ class _TorchKernel:
 
         self._torch = torch
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self._compiled: Callable[..., Any] | None = None  # the fused step, once compile() succeeded
+        self._compile_lock = threading.Lock()
         # CUDA: enough walkers to fill the GPU. CPU: below torch's intra-op grain (32768), so each operation runs
         # on the calling thread and batch chunks run on a thread pool instead: on a loaded machine torch's
         # OpenMP barriers wait for descheduled threads, which made a 64K-walker step 100x slower.
@@ -515,6 +569,42 @@ class _TorchKernel:
             node_bits, deg_bits = self._layout
             return (start << (node_bits + deg_bits)) | (deg << node_bits) | nodes
         return self._torch.stack([start, (nodes << 32) | deg], dim=1)
+
+    @property
+    def fused(self) -> bool:
+        return self._compiled is not None
+
+    def compile(self) -> str:
+        """Compile the fused step with torch.compile: on the CPU, inductor's C++ loop, one thread per call and a
+        C++ wrapper that releases the GIL, so batch chunks walk on their threads as with the eager kernel. Later
+        advances without recorded restarts use it. Returns why it is or is not used; a failed compile (no C++
+        compiler, say) leaves the eager kernel in place."""
+        if self.device.type != "cpu":
+            return "not compiled: the fused step is built for the CPU; CUDA runs the eager kernel"
+        if self._layout is None:
+            return "not compiled: edge records too wide to pack into 64 bits"
+        with self._compile_lock:
+            if self._compiled is not None:
+                return "compiled"
+            import functools
+
+            node_bits, deg_bits = self._layout
+            fn = self._torch.compile(
+                functools.partial(_torch_step, node_bits=node_bits, deg_bits=deg_bits),
+                dynamic=True,
+                options={"cpp.threads": 1, "cpp_wrapper": True},
+            )
+            try:  # compile now, on a few walkers, so no batch thread races the compiler
+                w = min(64, len(self._records))
+                z = [
+                    self._torch.zeros(w, dtype=self._torch.int64) for _ in range(3)
+                ]  # distinct: no alias guard
+                fn(self._records[:w].clone(), *z, self._records, _restart_threshold(0.5))
+            except Exception as exc:  # noqa: BLE001 - any compiler failure means: stay eager
+                log.warning("walks: torch.compile failed, the eager torch kernel runs (%s)", exc)
+                return f"not compiled: torch.compile failed ({type(exc).__name__})"
+            self._compiled = fn
+            return "compiled"
 
     def start(self, starts: np.ndarray, seed: np.random.SeedSequence) -> dict[str, Any]:
         torch = self._torch
@@ -538,6 +628,16 @@ class _TorchKernel:
             torch.zeros((n_steps, w), dtype=torch.bool, device=self.device) if record_restarts else None
         )
         thr = _restart_threshold(restart)
+        if self._compiled is not None and restarted is None and "bitgen" in state:
+            for b in range(0, n_steps, self._block):
+                n = min(self._block, n_steps - b)
+                raw = torch.from_numpy(state["bitgen"].random_raw((n, w)).view(np.int64))
+                for i in range(n):
+                    cur, visits[b + i] = self._compiled(
+                        cur, raw[i], state["deg0"], state["start0"], self._records, thr
+                    )
+            state["cur"], state["fresh"] = cur, False
+            return visits, None
         # preallocated buffers and out=: on the CPU a fresh tensor per operation costs more than the operation
         deg, start, e, eq = (torch.empty(w, dtype=torch.int64, device=self.device) for _ in range(4))
         jump = torch.empty(w, dtype=torch.bool, device=self.device)
@@ -688,12 +788,21 @@ def _top_k_rows(
         desc = (np.uint32(_MASK32) - score.view(np.uint32)).astype(np.int64)
         keys = (group.astype(np.int64) << (32 + node_bits)) | (desc << node_bits) | node
         keys.sort()
-        g, node = keys >> (32 + node_bits), keys & ((1 << node_bits) - 1)
-        score = (np.uint32(_MASK32) - ((keys >> node_bits) & _MASK32).astype(np.uint32)).view(np.float32)
-    else:
-        order = np.lexsort((node, -score, group))
-        g, node, score = group[order], node[order], score[order]
-    rank = np.arange(len(g)) - np.searchsorted(g, g)
+        g = keys >> (32 + node_bits)
+        # rank within the group: position minus the group's first position (a binary search per group, not per
+        # entry), and only the kept entries are decoded
+        first = np.searchsorted(g, np.arange(n_rows))
+        rank = np.arange(len(g)) - first[g]
+        keep = np.flatnonzero(rank < k)
+        keys, g, rank = keys[keep], g[keep], rank[keep]
+        cand[g, rank] = keys & ((1 << node_bits) - 1)
+        vals[g, rank] = (np.uint32(_MASK32) - ((keys >> node_bits) & _MASK32).astype(np.uint32)).view(
+            np.float32
+        )
+        return cand, vals
+    order = np.lexsort((node, -score, group))
+    g, node, score = group[order], node[order], score[order]
+    rank = np.arange(len(g)) - np.searchsorted(g, np.arange(n_rows))[g]
     keep = rank < k
     cand[g[keep], rank[keep]] = node[keep]
     vals[g[keep], rank[keep]] = score[keep]
@@ -706,7 +815,13 @@ class Walker:
     `backend` is resolved by :func:`choose_backend`; :attr:`backend` is the one chosen and :attr:`reason` why.
     `device` picks the torch device (default: CUDA when present); `threads` caps the batch threads of the CPU
     backends (default: the machine's cores). A Walker is safe to share between threads.
+
+    `compile` (torch on the CPU, batch mode): fuse each step with torch.compile. None compiles when a batch walks
+    at least :attr:`COMPILE_FROM` steps, where the one-off compile (seconds; less with inductor's cache warm)
+    pays for itself; :attr:`compiled` says what happened.
     """
+
+    COMPILE_FROM = 2_000_000_000
 
     def __init__(
         self,
@@ -715,8 +830,11 @@ class Walker:
         *,
         device: str | None = None,
         threads: int | None = None,
+        compile: bool | None = None,
     ) -> None:
         self.graph = graph
+        self.compile = compile
+        self.compiled = "not compiled: not asked"
         self.backend, self.reason = choose_backend(backend)
         self._kernel = _make_kernel(self.backend, graph, device)
         log.info("walks backend=%s reason=%r relation=%s", self.backend, self.reason, graph.relation)
@@ -844,16 +962,29 @@ class Walker:
         vals = np.zeros((len(queries), k), np.float32)
         rows = np.flatnonzero(self._out_degree[queries] > 0)  # a product without out-edges has no walk
         per = max(1, math.ceil(params.steps / params.walk_length))
+        norm = self._norm(params.degree_norm)
+        want = (
+            self.compile
+            if self.compile is not None
+            else len(rows) * per * params.walk_length >= self.COMPILE_FROM
+        )
+        if want and self.backend == "torch":
+            self.compiled = self._kernel.compile()
+            log.info("walks: torch step %s", self.compiled)
         size = max(1, self._kernel.lockstep // per)
         chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
-        norm = self._norm(params.degree_norm)
 
-        def run(i: int) -> tuple[int, np.ndarray, np.ndarray]:
+        def walk(i: int) -> tuple[int, np.ndarray, Any]:
             qs = queries[chunks[i]]
-            group = np.repeat(np.arange(len(qs)), per)
             state = self._kernel.start(np.repeat(qs, per), np.random.SeedSequence(seed, spawn_key=(i,)))
             visits, _ = self._kernel.advance(state, params.walk_length, params.restart)
-            g, node, c = self._kernel.count(visits, group, p)
+            return i, qs, visits
+
+        def finish(i: int, qs: np.ndarray, visits: Any) -> tuple[int, np.ndarray, np.ndarray]:
+            if self._on_cpu:
+                g, node, c = _count_rows(self._kernel.to_numpy(visits), per, p)
+            else:
+                g, node, c = self._kernel.count(visits, np.repeat(np.arange(len(qs)), per), p)
             keep = node != qs[g]
             g, node = g[keep], node[keep]
             return i, *_top_k_rows(g, node, c[keep] / norm[node], len(qs), k)
@@ -865,11 +996,11 @@ class Walker:
 
         if self._on_cpu and self.threads > 1 and len(chunks) > 1:
             with ThreadPoolExecutor(self.threads) as pool:
-                for out in pool.map(run, range(len(chunks))):
+                for out in pool.map(lambda i: finish(*walk(i)), range(len(chunks))):
                     collect(*out)
         else:
             for i in range(len(chunks)):
-                collect(*run(i))
+                collect(*finish(*walk(i)))
         if progress is not None and len(queries) > len(rows):
             progress(len(queries) - len(rows))
         return BatchCandidates(

@@ -268,6 +268,26 @@ def test_numpy_and_torch_find_the_same_top_candidates():
         assert all(q <= c < q + 10 for b in CPU_BACKENDS for c in batch[b][row])
 
 
+def test_the_compiled_torch_step_walks_exactly_as_the_eager_one():
+    """torch.compile fuses the torch CPU step (graph/walks.py _torch_step): same draws, same arithmetic, so the
+    same seed gives the same visits, step for step, and the batch the same candidates."""
+    graph = _random_graph(300, 2_000, seed=3, n_products=200)
+    eager = Walker(graph, "torch", device="cpu", threads=2, compile=False)
+    fused = Walker(graph, "torch", device="cpu", threads=2, compile=True)
+    assert fused._kernel.compile() == "compiled" and not eager._kernel.fused
+    starts = np.flatnonzero(graph.out_degree()[:200] > 0)[:50].repeat(40)
+    for restart in (0.0, 0.3, 0.9):
+        visits = []
+        for w in (eager, fused):
+            state = w._kernel.start(starts, np.random.SeedSequence(7))
+            visits.append(w._kernel.to_numpy(w._kernel.advance(state, 13, restart)[0]))
+        assert np.array_equal(visits[0], visits[1])
+    params = WalkParams(steps=2_000)
+    a, b = (w.batch(k=10, params=params, seed=5) for w in (eager, fused))
+    assert fused.compiled == "compiled"
+    assert np.array_equal(a.candidates, b.candidates) and np.array_equal(a.counts, b.counts)
+
+
 # --- queries and batches --------------------------------------------------------------------------------------
 
 
@@ -311,6 +331,62 @@ def test_batch_pads_products_without_walks_and_round_trips(tmp_path):
     assert isinstance(back, BatchCandidates) and meta["relation"] == "complement"
     assert np.array_equal(back.candidates, result.candidates) and list(ids) == list(snap.ids["Product"])
     assert np.load(path, allow_pickle=False)["product_ids"].dtype.kind == "U"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_products=st.integers(1, 40),
+    n_groups=st.integers(1, 6),
+    per=st.integers(1, 7),
+    n_steps=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_batch_counting_matches_a_plain_count(n_products, n_groups, per, n_steps, seed):
+    """_count_rows (batch mode) counts the product visits of each group exactly as a Counter does; customers
+    (ids >= n_products) and "no step" (-1) are not counted."""
+    rng = np.random.default_rng(seed)
+    visits = rng.integers(-1, n_products + 5, (n_steps, n_groups * per)).astype(np.int32)
+    g, node, c = walks._count_rows(visits, per, n_products)
+    got = {(int(a), int(b)): int(n) for a, b, n in zip(g, node, c, strict=True)}
+    want: dict[tuple[int, int], int] = {}
+    for t in range(n_steps):
+        for w in range(n_groups * per):
+            v = int(visits[t, w])
+            if 0 <= v < n_products:
+                want[(w // per, v)] = want.get((w // per, v), 0) + 1
+    assert got == want
+    assert list(zip(g.tolist(), node.tolist(), strict=True)) == sorted(want)  # sorted by (group, product)
+    group = np.repeat(np.arange(n_groups), per)
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(walks._count_numpy(visits, group, n_products), (g, node, c), strict=True)
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_rows=st.integers(1, 5),
+    n=st.integers(0, 60),
+    k=st.integers(1, 8),
+    seed=st.integers(0, 2**32 - 1),
+    wide=st.booleans(),
+)
+def test_top_k_rows_matches_sorting_each_group(n_rows, n, k, seed, wide):
+    """Per group the k best by score, ties by smaller id, padded with -1/0; the packed-key path and the lexsort
+    path (ids of 30 bits: too wide to pack) agree with a plain sort."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, n_rows, n)
+    node = rng.choice(2**30 if wide else 1000, n, replace=False) if n else np.empty(0, np.int64)
+    # keep (group, node) unique, as counting makes them
+    score = rng.integers(1, 5, n) / rng.choice([1.0, 1.5, 2.0], n)
+    cand, vals = walks._top_k_rows(group, node, score, n_rows, k)
+    for r in range(n_rows):
+        mine = sorted(
+            (-np.float32(s), int(v)) for g_, v, s in zip(group, node, score, strict=True) if g_ == r
+        )[:k]
+        assert cand[r, : len(mine)].tolist() == [v for _, v in mine]
+        assert np.allclose(vals[r, : len(mine)], [-s for s, _ in mine])
+        assert (cand[r, len(mine) :] == -1).all() and (vals[r, len(mine) :] == 0).all()
 
 
 # --- backend choice and cuGraph -------------------------------------------------------------------------------
