@@ -34,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api.auth import Authenticator
+from api.fastpath import FastPath
 from api.index import Catalog, ModelWatcher, ServingIndex, observed_index
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import rate_limit
@@ -164,6 +165,9 @@ class GraphQLApp(GraphQL):
         self.page = (GRAPHIQL / "index.html").read_text()
         size = serving.settings.response_cache_size
         self.cache = ResponseCache(size) if size > 0 else None
+        self.fast = (
+            FastPath(self.schema, serving.settings, serving.metrics) if serving.settings.fast_path else None
+        )
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(self.serving, self.serving.auth.caller(request.headers), request)
@@ -190,19 +194,38 @@ class GraphQLApp(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        cache, serving = self.cache, self.serving
+        cache, serving, fast = self.cache, self.serving, self.fast
         cached = None
-        if cache is not None and scope["method"] == "POST" and serving.index is not None and serving.rules:
+        if (
+            (cache is not None or fast is not None)
+            and scope["method"] == "POST"
+            and serving.index is not None
+            and serving.rules
+            and request.headers.get("content-type", "").startswith("application/json")
+        ):
             body = await request.body()  # starlette keeps it: strawberry's own read gets the same bytes
-            if cacheable(decode(body)):
-                owner = (serving.index, serving.rules.current)
-                caller = serving.auth.caller(request.headers)
+            decoded = decode(body)
+            caller = serving.auth.caller(request.headers)
+            owner = (serving.index, serving.rules.current)
+            if cache is not None and cacheable(decoded):
                 hit = cache.get(owner, caller, body)
                 serving.metrics.response_cache.labels("hit" if hit is not None else "miss").inc()
                 if hit is not None:
                     await Response(hit, media_type="application/json")(scope, receive, send)
                     return
                 cached = (owner, caller, body)
+            if fast is not None and isinstance(decoded, dict) and isinstance(decoded.get("query"), str):
+                name = decoded.get("operationName")
+                plan = fast.plan(decoded["query"], name) if name is None or isinstance(name, str) else None
+                answer = None
+                if plan is not None and "multipart" not in request.headers.get("accept", ""):
+                    answer = fast.answer(plan, decoded.get("variables"), Context(serving, caller, request))
+                serving.metrics.fast_path.labels("answered" if answer is not None else "declined").inc()
+                if answer is not None:
+                    if cached is not None:
+                        cache.put(*cached, answer)
+                    await Response(answer, media_type="application/json")(scope, receive, send)
+                    return
         try:
             response = await self.run(request)
             if cached is not None and response.status_code == 200:

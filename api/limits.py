@@ -148,16 +148,21 @@ class CostLimiter(SchemaExtension):
         yield
 
 
+def validation_rules(settings: Settings) -> list[Any]:
+    """The validation rules added to the specification's: query depth and aliases (api/fastpath.py uses them too)."""
+    return [
+        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
+
+
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """The schema's extension factories, in the order they must run.
 
     The depth and alias rules are built once and shared by every request: ValidationCache keys its cache on the
     rule classes, and a factory that built new ones per request would never hit.
     """
-    rules = [
-        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    rules = validation_rules(settings)
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=CACHE_SIZE),

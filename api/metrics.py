@@ -63,6 +63,12 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.fast_path = Counter(
+            "kgrec_fast_path",
+            "JSON POSTs the direct executor answered (api/fastpath.py) or left to GraphQL execution",
+            ["result"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -61,6 +61,8 @@ class Settings:
     graceful_shutdown_s: float = 10.0
     # finished answers of pure queries kept (api/responses.py); 0: every request executes
     response_cache_size: int = 20_000
+    # answer the hot read queries without graphql-core's per-field execution (api/fastpath.py); same answers
+    fast_path: bool = True
     # rate limits on /graphql (api/ratelimit.py): token buckets, requests per second and burst; 0 rps: no limit.
     # Off by default: behind a load balancer every request comes from its address unless FORWARDED_ALLOW_IPS
     # trusts it, so only a deployment knows which address limit means "one client".

@@ -1,0 +1,165 @@
+"""The direct executor (api/fastpath.py) answers exactly what GraphQL execution answers, and declines the rest.
+
+In process, over the fixture graph: every shape it plans is run both ways (strawberry's execution is the
+reference) and compared; the shapes and requests it must leave to GraphQL are checked to be declined. Over HTTP,
+the real server counts what it answered directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+
+import httpx
+import pytest
+from starlette.requests import Request
+
+import tests.api.fixture_graph as fg
+from api.app import GraphQLApp, Serving
+from api.auth import Caller
+from api.schema import Context
+from api.settings import Settings
+from gnn.registry import Registry
+from tests.api.server import Server
+
+REC = "score reason product { id title brand price categories }"
+PLANNED = [
+    ("{ ping }", None),
+    ("{ a: ping b: ping __typename_is_not_here: ping }", None),
+    ('{ bundle(productId: "C01") { ' + REC + " } }", None),
+    ('{ bundle(productId: "C01", k: 3, diverse: false) { score product { id } } }', None),
+    ('{ bundle(productId: "C02", k: 7, diverse: true) { __typename t: __typename reason } }', None),
+    (
+        "query B($id: ID!, $k: Int = 4) { x: bundle(productId: $id, k: $k) { s: score p: product { __typename i: id "
+        "title } } }",
+        {"id": "C03"},
+    ),
+    ("query B($id: ID!, $k: Int = 4) { bundle(productId: $id, k: $k) { score } }", {"id": "L05", "k": 9}),
+    ('{ similar(productId: "M04", k: 2) { ' + REC + " } }", None),
+    ("query S($id: ID!) { similar(productId: $id) { product { categories price } } }", {"id": "B07"}),
+    ('{ ping b: bundle(productId: "B01", k: 2) { score } s: similar(productId: "B01") { reason } }', None),
+    ('{ bundle(productId: "C01", filter: null) { score } }', None),
+    ('{ recommendations(sessionId: "fast-1", k: 5) { ' + REC + " } }", None),
+    ('{ recommendations(customerId: "U3") { score reason product { id } } }', None),
+    ("{ recommendations { score reason product { id } } }", None),
+    (
+        "query R($s: ID, $k: Int!) { recommendations(sessionId: $s, k: $k) { score } }",
+        {"s": "fast-1", "k": 3},
+    ),
+    ("query Named { ping }", None),
+    ('{ recommendations(sessionId: "' + "x" * 300 + '") { score } }', None),
+]
+DECLINED_PLANS = [
+    '{ product(id: "C01") { id } }',  # not a root it plans
+    'mutation { trackEvent(sessionId: "s", productId: "C01", type: VIEW) }',
+    '{ bundle(productId: "C01") { ...R } } fragment R on Recommendation { score }',
+    '{ bundle(productId: "C01") { score @include(if: true) } }',
+    '{ bundle(productId: "C01") { score score } }',  # repeated key: graphql merges it
+    "{ ping @skip(if: false) }",
+    "{ bundle(productId: ",  # not GraphQL
+    '{ bundle(productId: "C01") { nope } }',  # invalid
+    '{ a: bundle(productId: "C01") { product { a: id b: id c: id d: id e: id f: id } } }',  # too many aliases
+]
+DECLINED_REQUESTS = [  # planned, but the request goes to GraphQL execution for its exact error (or filter)
+    ('{ bundle(productId: "nope") { score } }', None),
+    ('{ bundle(productId: "C01", k: 0) { score } }', None),
+    ('{ bundle(productId: "C01", k: 101) { score } }', None),
+    ('{ bundle(productId: "C01", filter: {maxPrice: 10}) { score } }', None),
+    ("query B($id: ID!) { bundle(productId: $id) { score } }", {}),
+    ("query B($id: ID!) { bundle(productId: $id) { score } }", {"id": 3.5}),
+    ('query B($k: Int) { bundle(productId: "C01", k: $k) { score } }', {"k": "ten"}),
+]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> GraphQLApp:
+    tmp = tmp_path_factory.mktemp("fastpath")
+    fg.write_store(tmp / "store")
+    fg.add_run(Registry(tmp / "registry"), "v1", fg.artifact())
+    settings = Settings(store=f"local:{tmp / 'store'}", registry=tmp / "registry", max_aliases=5)
+    serving = Serving(settings)
+    asyncio.run(serving._load())
+    for product, type_ in (("C01", "VIEW"), ("L02", "CART"), ("C04", "VIEW")):
+        serving.sessions.track("fast-1", serving.catalog.position[product], type_, None)
+    return GraphQLApp(serving)
+
+
+def _context(app: GraphQLApp, role: str | None = None) -> Context:
+    request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
+    return Context(app.serving, Caller(role, role is not None), request)
+
+
+def _reference(app: GraphQLApp, query: str, variables: dict | None) -> dict:
+    result = asyncio.run(app.schema.execute(query, variable_values=variables, context_value=_context(app)))
+    assert not result.errors, result.errors
+    return result.data
+
+
+@pytest.mark.parametrize(("query", "variables"), PLANNED)
+def test_planned_shapes_answer_as_graphql_execution_does(app: GraphQLApp, query: str, variables: dict | None):
+    plan = app.fast.plan(query, None)
+    assert plan is not None
+    answer = app.fast.answer(plan, variables, _context(app))
+    assert answer is not None
+    assert json.loads(answer) == {"data": _reference(app, query, variables)}
+
+
+
+
+def test_answers_carry_real_lists(app: GraphQLApp):
+    """Not vacuous: the answers are the fixture's known lists, and recommendations follow the session."""
+    out = json.loads(app.fast.answer(app.fast.plan(PLANNED[2][0], None), None, _context(app)))["data"][
+        "bundle"
+    ]
+    ids = [r["product"]["id"] for r in out]
+    # the camera's five co-purchases, one per category first (diverse), each with its title
+    assert ids == ["L01", "M01", "B01", "L02", "L03"] and all(r["product"]["title"] for r in out)
+    recs = app.fast.answer(app.fast.plan(PLANNED[11][0], None), None, _context(app))
+    assert "because you" in recs.decode()
+
+
+@pytest.mark.parametrize("query", DECLINED_PLANS)
+def test_other_shapes_are_not_planned(app: GraphQLApp, query: str):
+    assert app.fast.plan(query, None) is None
+
+
+@pytest.mark.parametrize(("query", "variables"), DECLINED_REQUESTS)
+def test_requests_with_errors_or_filters_go_to_graphql(app: GraphQLApp, query: str, variables: dict | None):
+    plan = app.fast.plan(query, None)
+    assert plan is not None
+    assert app.fast.answer(plan, variables, _context(app)) is None
+
+
+def test_operation_name_must_match(app: GraphQLApp):
+    assert app.fast.plan("query Named { ping }", "Named") is not None
+    assert app.fast.plan("query Named { ping }", "Other") is None
+
+
+def test_a_key_required_for_queries_is_left_to_graphql(app: GraphQLApp):
+    settings = app.fast.settings
+    plan = app.fast.plan("{ ping }", None)
+    app.fast.settings = dataclasses.replace(settings, queries_need_key=True)
+    try:
+        assert app.fast.answer(plan, None, _context(app)) is None
+        assert app.fast.answer(plan, None, _context(app, role="reader")) == b'{"data":{"ping":"pong"}}'
+    finally:
+        app.fast.settings = settings
+
+
+def _count(server: Server, result: str) -> float:
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    m = re.search(rf'^kgrec_fast_path_total{{result="{result}"}} (\S+)$', text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_the_server_answers_directly_and_declines_what_it_must(server: Server):
+    answered, declined = _count(server, "answered"), _count(server, "declined")
+    q = "query Q($id: ID!) { bundle(productId: $id, k: 4) { score product { id } } }"
+    data = server.data(q, {"id": "C05"})["bundle"]
+    assert len(data) == 4 and all(r["product"]["id"] != "C05" for r in data)
+    assert _count(server, "answered") >= answered + 1
+    bad = server.gql('{ bundle(productId: "nope") { score } }')
+    assert bad["errors"][0]["message"] == "unknown product 'nope'"
+    assert _count(server, "declined") >= declined + 1
