@@ -43,9 +43,13 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.language import NamedTypeNode, NonNullTypeNode
+from graphql.pyutils import Undefined
+from graphql.type import GraphQLSchema, is_non_null_type
+from graphql.utilities import type_from_ast, value_from_ast
 
 from api.limits import CACHE_SIZE, query_cost, validation_rules
-from api.schema import Context, _related, _session_recommendations
+from api.schema import Context, _related_ranked, _session_ranked
 
 if TYPE_CHECKING:
     import strawberry
@@ -68,6 +72,9 @@ class _Root:
     # (response key, field name) of each Recommendation field; for "product", the Product selection likewise
     selection: tuple[tuple[str, str, tuple[tuple[str, str], ...] | None], ...]
     write: Any  # _writer(selection)
+    # how to read each argument without graphql-core's per-request coercion (None: use get_argument_values):
+    # (key, None, constant) or (key, variable, (argument default, argument is non-null))
+    arguments: tuple[tuple[str, str | None, Any], ...] | None
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ class Plan:
     operation: OperationDefinitionNode
     roots: tuple[_Root, ...]
     cost: int | None  # the query cost when no variable sets a list size; else computed per request
+    # (name, scalar type, non-null, default) per variable when all are ID/String/Int/Boolean; else None
+    variables: tuple[tuple[str, str, bool, Any], ...] | None
     ok: Any  # kgrec_operations_total{field, "ok"}, labelled as the metrics extension labels it
     latency: Any  # kgrec_operation_seconds{field}
 
@@ -164,8 +173,17 @@ class FastPath:
             elif sel.selection_set is not None:
                 return None
             write = _writer(tuple(selection)) if selection else None
+            definition = self._query_fields[sel.name.value]
             roots.append(
-                _Root(key, sel.name.value, sel, self._query_fields[sel.name.value], tuple(selection), write)
+                _Root(
+                    key,
+                    sel.name.value,
+                    sel,
+                    definition,
+                    tuple(selection),
+                    write,
+                    _argument_plan(sel, definition),
+                )
             )
         first = roots[0].name if roots else "none"
         field = first if first in self.metrics.root_fields else "other"
@@ -179,6 +197,9 @@ class FastPath:
             op,
             tuple(roots),
             cost,
+            # plain variables are read without graphql-core unless a root needs get_argument_values, which
+            # takes graphql-core's own variable values
+            _variable_plan(self.schema, op) if all(r.arguments is not None for r in roots) else None,
             self.metrics.operations.labels(field, "ok"),
             self.metrics.operation_latency.labels(field),
         )
@@ -190,9 +211,13 @@ class FastPath:
         if variables is not None and not isinstance(variables, dict):
             return None
         raw = variables or {}
-        coerced = get_variable_values(self.schema, plan.operation.variable_definitions or (), raw)
-        if isinstance(coerced, list):  # coercion errors: the full path reports them
-            return None
+        coerced = _simple_variables(plan.variables, raw) if plan.variables is not None else None
+        values: Any = coerced  # what get_argument_values takes (graphql-core 3.3: a VariableValues)
+        if coerced is None:
+            values = get_variable_values(self.schema, plan.operation.variable_definitions or (), raw)
+            if isinstance(values, list):  # coercion errors: the full path reports them
+                return None
+            coerced = getattr(values, "coerced", values)  # graphql-core 3.3 wraps the dict; 3.2 returns it
         try:
             cost = plan.cost if plan.cost is not None else query_cost(plan.operation, {}, raw, s.max_k)
         except (TypeError, ValueError):
@@ -207,13 +232,18 @@ class FastPath:
                 if root.name == "ping":
                     data[root.key] = "pong"
                     continue
-                args = get_argument_values(root.definition, root.node, coerced)
+                if root.arguments is not None:
+                    args = _arguments(root.arguments, coerced)
+                    if args is None:
+                        return None
+                else:
+                    args = get_argument_values(root.definition, root.node, values)
                 if args.get("filter") is not None:
                     return None
                 k = args["k"]
                 if root.name == "recommendations":
                     session, customer = args.get("sessionId"), args.get("customerId")
-                    recs = _session_recommendations(
+                    ranked = _session_ranked(
                         ctx,
                         None if session is None else str(session),
                         None if customer is None else str(customer),
@@ -223,8 +253,17 @@ class FastPath:
                 else:
                     rel, verb = RELATED[root.name]
                     diverse = bool(args.get("diverse", False))
-                    recs = _related(_Info(ctx), rel, str(args["productId"]), k, diverse, None, verb)
-                data[root.key] = list(map(root.write, recs))
+                    ranked = _related_ranked(ctx, rel, str(args["productId"]), k, diverse, None, verb)
+                written = ranked.json.get(root.selection)
+                if written is None:
+                    write, catalog = root.write, ctx.serving.catalog
+                    written = ranked.json[root.selection] = orjson.dumps(
+                        [
+                            write(catalog, p, sc, r)
+                            for p, sc, r in zip(ranked.positions, ranked.scores, ranked.reasons, strict=True)
+                        ]
+                    )
+                data[root.key] = orjson.Fragment(written)
         except Exception:  # noqa: BLE001 - the full path raises it again and makes it a GraphQL error
             return None
         answer = orjson.dumps({"data": data})
@@ -233,27 +272,126 @@ class FastPath:
         return answer
 
 
+SIMPLE_SCALARS = frozenset({"ID", "String", "Int", "Boolean"})
+_INT32 = 2**31
+
+
+def _variable_plan(
+    schema: GraphQLSchema, op: OperationDefinitionNode
+) -> tuple[tuple[str, str, bool, Any], ...] | None:
+    """Each variable's (name, type, non-null, default) when every one is a plain scalar; None otherwise."""
+    out = []
+    for d in op.variable_definitions or ():
+        t, nonnull = d.type, isinstance(d.type, NonNullTypeNode)
+        if nonnull:
+            t = t.type
+        if not isinstance(t, NamedTypeNode) or t.name.value not in SIMPLE_SCALARS or d.directives:
+            return None
+        default = Undefined
+        if d.default_value is not None:
+            default = value_from_ast(d.default_value, type_from_ast(schema, d.type), None)
+            if default is Undefined:
+                return None
+        out.append((d.variable.name.value, t.name.value, nonnull, default))
+    return tuple(out)
+
+
+def _simple_variables(plan: tuple[tuple[str, str, bool, Any], ...], raw: dict[str, Any]) -> dict | None:
+    """graphql-core's coercion for values that are already what the type holds (a str for ID and String, an
+    int in 32 bits for Int, a bool for Boolean); None for anything else, which graphql-core then coerces (or
+    refuses) itself."""
+    out: dict[str, Any] = {}
+    for name, type_, nonnull, default in plan:
+        if name not in raw:
+            if default is not Undefined:
+                out[name] = default
+            elif nonnull:
+                return None
+            continue
+        v = raw[name]
+        if v is None:
+            if nonnull:
+                return None
+        elif type_ in ("ID", "String"):
+            if type(v) is not str:
+                return None
+        elif type_ == "Int":
+            if type(v) is not int or not -_INT32 <= v < _INT32:
+                return None
+        elif type(v) is not bool:
+            return None
+        out[name] = v
+    return out
+
+
+def _argument_plan(
+    node: FieldNode, definition: GraphQLField
+) -> tuple[tuple[str, str | None, Any], ...] | None:
+    """How to read each argument of a root field: a constant (a literal, or the default of an absent one) or a
+    variable (with the argument's default and nullability, as get_argument_values applies them); None when a
+    literal holds variables inside it (a list or an input object), left to get_argument_values."""
+    given = {a.name.value: a.value for a in node.arguments or ()}
+    out: list[tuple[str, str | None, Any]] = []
+    for name, arg in definition.args.items():
+        key = arg.out_name or name
+        value = given.get(name)
+        if value is None:
+            if arg.default_value is not Undefined:
+                out.append((key, None, arg.default_value))
+        elif isinstance(value, VariableNode):
+            out.append((key, value.name.value, (arg.default_value, is_non_null_type(arg.type))))
+        else:
+            constant = value_from_ast(value, arg.type, None)
+            if constant is Undefined:
+                return None
+            out.append((key, None, constant))
+    return tuple(out)
+
+
+def _arguments(plan: tuple[tuple[str, str | None, Any], ...], variables: dict[str, Any]) -> dict | None:
+    out: dict[str, Any] = {}
+    for key, variable, payload in plan:
+        if variable is None:
+            out[key] = payload
+            continue
+        default, nonnull = payload
+        if variable in variables:
+            value = variables[variable]
+            if value is None and nonnull:
+                return None
+            out[key] = value
+        elif default is not Undefined:
+            out[key] = default
+        elif nonnull:
+            return None
+    return out
+
+
+# how each Product field is read from the catalog: what api/schema.py's ProductCache puts in a Product
+PRODUCT_VALUE = {
+    "id": "str(c.ids[p])",
+    "title": "c.title(p)",
+    "brand": "c.brand(p)",
+    "price": "c.price(p)",
+    "categories": "c.categories(p)",
+    "__typename": "'Product'",
+}
+
+
 def _writer(selection: tuple[tuple[str, str, tuple[tuple[str, str], ...] | None], ...]) -> Any:
-    """A function from a Recommendation to the dict of its selected fields, compiled once per plan.
+    """``f(catalog, position, score, reason)`` -> the dict of the selected fields, compiled once per plan.
 
-    Field names come from :data:`RECOMMENDATION_FIELDS` and :data:`PRODUCT_FIELDS`; response keys are written
-    as string literals (``repr``), so no client text is ever code.
+    Values come from the fixed expressions of :data:`PRODUCT_VALUE` and the recommendation's own three; response
+    keys are written as string literals (``repr``), so no client text is ever code.
     """
-
-    def value(obj: str, name: str, typename: str) -> str:
-        return repr(typename) if name == "__typename" else f"{obj}.{name}"
-
     items = []
     for key, name, sub in selection:
         if name == "product":
-            inner = ", ".join(f"{pk!r}: {value('p', pn, 'Product')}" for pk, pn in sub or ())
+            inner = ", ".join(f"{pk!r}: {PRODUCT_VALUE[pn]}" for pk, pn in sub or ())
             items.append(f"{key!r}: {{{inner}}}")
+        elif name == "__typename":
+            items.append(f"{key!r}: 'Recommendation'")
         else:
-            items.append(f"{key!r}: {value('r', name, 'Recommendation')}")
-    needs_product = any(name == "product" for _, name, _ in selection)
-    source = (
-        "lambda r: (lambda p: {" + ", ".join(items) + "})(r.product)"
-        if needs_product
-        else ("lambda r: {" + ", ".join(items) + "}")
-    )
-    return eval(source, {"__builtins__": {}})  # noqa: S307 - built from the fixed field names above
+            items.append(f"{key!r}: {dict(score='s', reason='r')[name]}")
+    source = "lambda c, p, s, r: {" + ", ".join(items) + "}"
+    return eval(source, {"__builtins__": {"str": str}})  # noqa: S307 - built from the fixed expressions above

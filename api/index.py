@@ -221,7 +221,7 @@ class ServingIndex:
         pinned = np.arange(len(cand)) < n_pins
         cand, scores, pinned = cand[ok], scores[ok], pinned[ok]
         if diverse:
-            order = _diversify(catalog.leaf_category[cand], int(pinned.sum()))
+            order = _diversify(catalog.leaf_category[cand], int(pinned.sum()), k)
             cand, scores, pinned = cand[order], scores[order], pinned[order]
         return Ranked(cand[:k], scores[:k], pinned[:k])
 
@@ -250,14 +250,24 @@ class ServingIndex:
                     raise ArtifactError("smoke query: embedding similarity is not finite")
 
 
-def _diversify(groups: np.ndarray, n_fixed: int) -> np.ndarray:
-    """An order over a ranked list: the first `n_fixed` stay, then the best of each group, then the rest by rank."""
-    rest = groups[n_fixed:]
-    _, first = np.unique(rest, return_index=True)
-    firsts = np.sort(first)
-    is_first = np.zeros(len(rest), dtype=bool)
-    is_first[firsts] = True
-    return np.concatenate([np.arange(n_fixed), n_fixed + firsts, n_fixed + np.flatnonzero(~is_first)])
+def _diversify(groups: np.ndarray, n_fixed: int, k: int | None = None) -> np.ndarray:
+    """An order over a ranked list: the first `n_fixed` stay, then the best of each group, then the rest by rank.
+
+    With `k`, only the first `k` of that order are returned. A list is at most :data:`MAX_LIST` long, where a
+    plain loop beats numpy's sort-based unique several times over, and stops as soon as `k` are known.
+    """
+    need = len(groups) if k is None else k
+    seen: set[int] = set()
+    firsts, others = list(range(min(n_fixed, len(groups)))), []
+    for i, g in enumerate(groups[n_fixed:].tolist(), start=n_fixed):
+        if len(firsts) >= need:
+            break
+        if g in seen:
+            others.append(i)
+        else:
+            seen.add(g)
+            firsts.append(i)
+    return np.asarray((firsts + others)[:need], dtype=np.int64)
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:

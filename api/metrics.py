@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
@@ -111,6 +112,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,5 +132,14 @@ class MetricsMiddleware:
         finally:
             path = scope["path"]
             route = path if path in ROUTES else "other"
-            self.metrics.http_requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.http_latency.labels(route).observe(time.perf_counter() - start)
+            key = (route, scope["method"], status)
+            children = self._children.get(key)
+            if children is None:  # labels() costs microseconds: resolve each combination once (a bounded few)
+                children = (
+                    self.metrics.http_requests.labels(route, scope["method"], str(status)),
+                    self.metrics.http_latency.labels(route),
+                )
+                if len(self._children) < 256:
+                    self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)

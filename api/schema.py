@@ -145,6 +145,29 @@ class ProductCache:
         return [get(p) for p in positions]
 
 
+@dataclass(frozen=True, slots=True)
+class RankedAnswer:
+    """A finished list, best first: catalog positions, scores (the short decimals clients see) and reasons.
+
+    Plain lists, not GraphQL objects: the direct executor (api/fastpath.py) writes JSON from them, GraphQL
+    execution wraps them in :class:`Recommendation` objects, and a cache of them holds few objects for the
+    garbage collector to walk.
+    """
+
+    positions: list[int]
+    scores: list[float]
+    reasons: list[str]
+    # the JSON the direct executor wrote for this list, by selection: a cached list is serialized once
+    json: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)
+
+
+def _recommendations(products: ProductCache, answer: RankedAnswer) -> list[Recommendation]:
+    return [
+        Recommendation(product=p, score=s, reason=r)
+        for p, s, r in zip(products.many(answer.positions), answer.scores, answer.reasons, strict=True)
+    ]
+
+
 class ListCache:
     """Finished `similar`/`bundle` answers without a filter, by (relation, product, k, diverse).
 
@@ -155,16 +178,18 @@ class ListCache:
     def __init__(self, max_size: int = LIST_CACHE_SIZE) -> None:
         self.max_size = max_size
         self._owner: tuple[ServingIndex, RuleSet] | None = None
-        self._items: dict[tuple[str, int, int, bool], list[Recommendation]] = {}
+        self._items: OrderedDict[tuple[str, int, int, bool], RankedAnswer] = OrderedDict()
 
     def items_for(
         self, index: ServingIndex, rules: RuleSet
-    ) -> dict[tuple[str, int, int, bool], list[Recommendation]]:
+    ) -> OrderedDict[tuple[str, int, int, bool], RankedAnswer]:
         owner = self._owner
         if owner is None or owner[0] is not index or owner[1] is not rules:
-            self._owner, self._items = (index, rules), {}
+            self._owner, self._items = (index, rules), OrderedDict()
         elif len(self._items) >= self.max_size:
-            del self._items[next(iter(self._items))]  # oldest first
+            # oldest first; popitem, not del of next(iter()): a plain dict's iteration skips the slots of every
+            # key deleted at its front, which made each eviction scan thousands of them
+            self._items.popitem(last=False)
         return self._items
 
 
@@ -253,11 +278,10 @@ def _scores(scores: np.ndarray) -> list[float]:
     return np.round(scores.astype(np.float64), 6).tolist()
 
 
-def _related(
-    info: Info, rel: str, product_id: str, k: int, diverse: bool, f: RecFilter | None, verb: str
-) -> list[Recommendation]:
-    ctx: Context = info.context
-    catalog, index, rules, products = ctx.ready()
+def _related_ranked(
+    ctx: Context, rel: str, product_id: str, k: int, diverse: bool, f: RecFilter | None, verb: str
+) -> RankedAnswer:
+    catalog, index, rules, _ = ctx.ready()
     check_k(k, ctx.settings.max_k)
     anchor = _position(catalog, product_id)
     keep = _filter(ctx, catalog, f, None)
@@ -277,24 +301,28 @@ def _related(
         diverse=diverse,
     )
     because = f"{verb} {_label(catalog, anchor)}"
-    answer = [
-        Recommendation(product=p, score=s, reason="pinned by a merchandiser" if pin else because)
-        for p, s, pin in zip(
-            products.many(ranked.positions.tolist()),
-            _scores(ranked.scores),
-            ranked.pinned.tolist(),
-            strict=True,
-        )
-    ]
+    answer = RankedAnswer(
+        ranked.positions.tolist(),
+        _scores(ranked.scores),
+        ["pinned by a merchandiser" if pin else because for pin in ranked.pinned.tolist()],
+    )
     if cached is not None:
         cached[key] = answer
     return answer
 
 
-def _session_recommendations(
-    ctx: Context, session_id: str | None, customer_id: str | None, k: int, f: RecFilter | None
+def _related(
+    info: Info, rel: str, product_id: str, k: int, diverse: bool, f: RecFilter | None, verb: str
 ) -> list[Recommendation]:
-    catalog, index, rules, products = ctx.ready()
+    ctx: Context = info.context
+    answer = _related_ranked(ctx, rel, product_id, k, diverse, f, verb)
+    return _recommendations(ctx.ready()[3], answer)
+
+
+def _session_ranked(
+    ctx: Context, session_id: str | None, customer_id: str | None, k: int, f: RecFilter | None
+) -> RankedAnswer:
+    catalog, index, rules, _ = ctx.ready()
     check_k(k, ctx.settings.max_k)
     session = ctx.serving.sessions.get(session_id) if session_id is not None else None
     seeds = Seeds.of_session(session, ctx.settings.session_recent) if session is not None else None
@@ -309,15 +337,17 @@ def _session_recommendations(
         f"because you {verb} {_label(catalog, p)}"
         for p, verb in zip(seeds.positions.tolist(), seeds.verbs, strict=True)
     ]
-    return [
-        Recommendation(product=p, score=s, reason=seed_labels[i] if i >= 0 else "popular right now")
-        for p, s, i in zip(
-            products.many(ranked.positions.tolist()),
-            _scores(ranked.scores),
-            ranked.seed.tolist(),
-            strict=True,
-        )
-    ]
+    return RankedAnswer(
+        ranked.positions.tolist(),
+        _scores(ranked.scores),
+        [seed_labels[i] if i >= 0 else "popular right now" for i in ranked.seed.tolist()],
+    )
+
+
+def _session_recommendations(
+    ctx: Context, session_id: str | None, customer_id: str | None, k: int, f: RecFilter | None
+) -> list[Recommendation]:
+    return _recommendations(ctx.ready()[3], _session_ranked(ctx, session_id, customer_id, k, f))
 
 
 def _paths(catalog: Catalog, a: int, b: int) -> list[Path]:

@@ -33,9 +33,10 @@ LIST_DEPTH = 50  # entries read from each seed's list
 EMBEDDING_WEIGHT = 0.4  # share of the final score that comes from embedding similarity
 MAX_EVENTS = 50
 WALK_CANDIDATES = 200
-# a session's walk: 5,000 steps of 10 (500 walkers) answer in about a millisecond on one core; Pixie's
-# default 100,000 would cost most of the request's latency budget
-WALK = WalkParams(steps=5_000, walk_length=10)
+# a session's walk: 5,000 steps of 10 (500 walkers) answer in under a millisecond on one core; Pixie's
+# default 100,000 would cost most of the request's latency budget. No early stopping: at this budget it rarely
+# stops a walk, and checking for it every other step cost more than half the walk (bench/api_bench.py)
+WALK = WalkParams(steps=5_000, walk_length=10, n_v=0)
 WALKED = -2  # seed index of a candidate that only the walk found (its seed is chosen after ranking)
 
 

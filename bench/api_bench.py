@@ -145,6 +145,13 @@ def main() -> int:
     p.add_argument(
         "--registry", type=Path, help="serve this registry's promoted model (default: observed lists)"
     )
+    p.add_argument(
+        "--ids",
+        type=int,
+        default=2000,
+        help="distinct products the bundle load asks for (default %(default)s); more than the caches hold "
+        "(20,000 lists and answers) makes most requests rank and serialize afresh",
+    )
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default %(default)s)")
     p.add_argument(
         "--rounds", type=int, default=2, help="interleaved rounds of the three loads (default %(default)s)"
@@ -160,7 +167,7 @@ def main() -> int:
         store = args.store or synthetic_store(
             tmp / "store", args.synthetic, args.edges or 10 * args.synthetic
         )
-        ids = sample_products(store, 2000)
+        ids = sample_products(store, args.ids)
         ids_file = tmp / "ids.txt"
         ids_file.write_text("\n".join(ids) + "\n")
         port = free_port()

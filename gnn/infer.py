@@ -66,25 +66,99 @@ def serving_artifact(
     return art
 
 
-def learned_edges(art: ServingArtifact, relation: str) -> pa.Table:
-    """The artifact's lists of `relation` as a table of (src, dst, score, rank), rank 1 = best."""
+# the observed lists that back a learned pair, per relation: (type, walked both ways)
+OBSERVED = {
+    "complement": (("ALSO_BOUGHT", False), ("BOUGHT_TOGETHER", False)),
+    "substitute": (("ALSO_VIEWED", True),),
+}
+CUSTOMER_TYPES = ("REVIEWED", "PURCHASED", "VIEWED")
+EVIDENCE_CHUNK = 1_000_000  # pairs per vectorized pass: bounds the memory of the shared-customer count
+
+
+def _pair_keys(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray:
+    return src.astype(np.int64) * n + dst.astype(np.int64)
+
+
+def evidence(snap: Snapshot, relation: str, src: np.ndarray, dst: np.ndarray) -> list[str]:
+    """Why the graph supports each learned pair (src[i] -> dst[i], product positions), in words a merchandiser
+    reads in Browser: the observed list that has it ("also_bought", "also_viewed", "bought_together"), the
+    customers both products share, and a shared (deepest) category; "model only" where none of these holds
+    (the model inferred it from titles, categories and the neighbourhood)."""
+    n = snap.n("Product")
+    parts: list[np.ndarray] = []  # a string per pair per kind of evidence ("" where absent)
+    keys = _pair_keys(src, dst, n)
+    for type_, both in OBSERVED[relation]:
+        s, d = snap.rel(type_).coo()
+        known = np.unique(
+            np.concatenate([_pair_keys(s, d, n), _pair_keys(d, s, n)]) if both else _pair_keys(s, d, n)
+        )
+        parts.append(np.where(np.isin(keys, known), type_.lower(), ""))
+    # customers who interacted with both: a row-wise dot product of the product x customer incidence matrix
+    import scipy.sparse as sp
+
+    c_src, c_dst = [], []
+    for type_ in CUSTOMER_TYPES:
+        cs, ps = snap.rel(type_).coo()  # customer -> product
+        c_src.append(ps)
+        c_dst.append(cs)
+    ps, cs = np.concatenate(c_src), np.concatenate(c_dst)
+    inc = sp.csr_matrix((np.ones(len(ps), np.float32), (ps, cs)), shape=(n, snap.n("Customer")))
+    inc.sum_duplicates()
+    inc.data[:] = 1.0
+    shared = np.zeros(len(src), np.int64)
+    for lo in range(0, len(src), EVIDENCE_CHUNK):
+        a, b = src[lo : lo + EVIDENCE_CHUNK], dst[lo : lo + EVIDENCE_CHUNK]
+        shared[lo : lo + len(a)] = np.asarray(inc[a].multiply(inc[b]).sum(axis=1)).ravel().astype(np.int64)
+    parts.append(
+        np.where(
+            shared > 0,
+            np.char.add(shared.astype(str), np.where(shared == 1, " shared customer", " shared customers")),
+            "",
+        )
+    )
+    cat = snap.product_category()
+    parts.append(np.where((cat[src] >= 0) & (cat[src] == cat[dst]), "same category", ""))
+    out = []
+    for row in zip(*(p.tolist() for p in parts), strict=True):
+        text = "; ".join(x for x in row if x)
+        out.append(text or "model only")
+    return out
+
+
+def learned_edges(art: ServingArtifact, relation: str, snap: Snapshot | None = None) -> pa.Table:
+    """The artifact's lists of `relation` as a table of (src, dst, score, rank), rank 1 = best, with each
+    pair's :func:`evidence` when the snapshot they were scored over is given."""
     idx, sc = art.neighbors[relation], art.scores[relation]
     rows, pos = np.nonzero(idx >= 0)
     ids = art.product_ids.astype(str)
-    return pa.table(
-        {
-            "src": pa.array(ids[rows]),
-            "dst": pa.array(ids[idx[rows, pos]]),
-            "score": pa.array(sc[rows, pos], pa.float32()),
-            "rank": pa.array(pos + 1, pa.int32()),
-        }
-    )
+    columns = {
+        "src": pa.array(ids[rows]),
+        "dst": pa.array(ids[idx[rows, pos]]),
+        "score": pa.array(sc[rows, pos], pa.float32()),
+        "rank": pa.array(pos + 1, pa.int32()),
+    }
+    if snap is not None:
+        at = snap.index("Product")
+        src = np.fromiter((at.get(p, -1) for p in ids), np.int64, len(ids))[rows]
+        dst = np.fromiter((at.get(p, -1) for p in ids), np.int64, len(ids))[idx[rows, pos]]
+        known = (src >= 0) & (dst >= 0)
+        text = np.full(len(rows), None, dtype=object)
+        if known.any():
+            text[known] = evidence(snap, relation, src[known], dst[known])
+        columns["evidence"] = pa.array(text.tolist(), pa.string())
+    return pa.table(columns)
 
 
-def write_learned(store: GraphStore, art: ServingArtifact, version: str) -> dict[str, int]:
-    """Replace the store's learned edges with the artifact's; returns edges written per type."""
+def write_learned(
+    store: GraphStore, art: ServingArtifact, version: str, snap: Snapshot | None = None
+) -> dict[str, int]:
+    """Replace the store's learned edges with the artifact's (with evidence from `snap`, default: the store's
+    own snapshot); returns edges written per type."""
+    snap = snap if snap is not None else store.snapshot()
     return {
-        LEARNED_TYPE[rel]: store.replace_learned(LEARNED_TYPE[rel], learned_edges(art, rel), model=version)
+        LEARNED_TYPE[rel]: store.replace_learned(
+            LEARNED_TYPE[rel], learned_edges(art, rel, snap), model=version
+        )
         for rel in RELATIONS
     }
 

@@ -49,7 +49,24 @@ PLANNED = [
         {"s": "fast-1", "k": 3},
     ),
     ("query Named { ping }", None),
+    # variables: defaults, absent nullable ones (the argument's default
+    # applies), explicit nulls, booleans, an int given for an ID and a float for an Int (graphql-core coerces both)
+    ('query D($id: ID! = "C01", $k: Int) { bundle(productId: $id, k: $k) { score } x: ping }', None),
+    (
+        'query D($d: Boolean!, $k: Int) { bundle(productId: "C06", diverse: $d, k: $k) { product { id } } }',
+        {"d": False},
+    ),
+    (
+        'query D($d: Boolean = false) { bundle(productId: "C06", diverse: $d) { product { id } } }',
+        {"d": True},
+    ),
+    (
+        "query D($s: ID, $c: ID) { recommendations(sessionId: $s, customerId: $c) { score } }",
+        {"s": None, "c": "U1"},
+    ),
+    ("query D($s: ID) { recommendations(sessionId: $s) { reason } }", {"s": 7}),
     ('{ recommendations(sessionId: "' + "x" * 300 + '") { score } }', None),
+    ('query D($k: Int!) { bundle(productId: "C06", k: $k) { score } }', {"k": 3.0}),
 ]
 DECLINED_PLANS = [
     '{ product(id: "C01") { id } }',  # not a root it plans
@@ -63,6 +80,8 @@ DECLINED_PLANS = [
     '{ a: bundle(productId: "C01") { product { a: id b: id c: id d: id e: id f: id } } }',  # too many aliases
 ]
 DECLINED_REQUESTS = [  # planned, but the request goes to GraphQL execution for its exact error (or filter)
+    # null for k: Int!: graphql-core's own error
+    ('query D($k: Int) { bundle(productId: "C06", k: $k) { score } }', {"k": None}),
     ('{ bundle(productId: "nope") { score } }', None),
     ('{ bundle(productId: "C01", k: 0) { score } }', None),
     ('{ bundle(productId: "C01", k: 101) { score } }', None),
@@ -104,8 +123,6 @@ def test_planned_shapes_answer_as_graphql_execution_does(app: GraphQLApp, query:
     answer = app.fast.answer(plan, variables, _context(app))
     assert answer is not None
     assert json.loads(answer) == {"data": _reference(app, query, variables)}
-
-
 
 
 def test_answers_carry_real_lists(app: GraphQLApp):

@@ -6,8 +6,10 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from api.index import Catalog, Filter, model_index, observed_index
+from api.index import Catalog, Filter, _diversify, model_index, observed_index
 from api.rules import RuleSet
 from api.sessions import Seeds, SessionStore, recommend
 from gnn.registry import ArtifactError
@@ -112,3 +114,23 @@ def test_seeds_keep_the_strongest_event_of_a_repeated_product() -> None:
     seeds = Seeds.of_session(s, recent=10)
     assert seeds.positions.tolist() == [1, 2]
     assert seeds.verbs == ("added to your cart", "viewed")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    groups=st.lists(st.integers(-1, 6), max_size=40),
+    n_fixed=st.integers(0, 5),
+    k=st.one_of(st.none(), st.integers(1, 45)),
+)
+def test_diversify_takes_each_groups_best_first_then_the_rest_by_rank(groups, n_fixed, k):
+    """The order bundle(diverse: true) uses: fixed (pinned) entries stay, then the first of each group in rank
+    order, then everything else in rank order; with k, the first k of exactly that order."""
+    n_fixed = min(n_fixed, len(groups))
+    seen: set[int] = set()
+    firsts, rest = [], []
+    for i in range(n_fixed, len(groups)):
+        (rest if groups[i] in seen else firsts).append(i)
+        seen.add(groups[i])
+    want = list(range(n_fixed)) + firsts + rest
+    got = _diversify(np.asarray(groups, dtype=np.int64), n_fixed, k).tolist()
+    assert got == (want if k is None else want[:k])
