@@ -19,10 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from gnn.infer import learned_edges
 from graph.browser.guide import browser_link, example_params, load_queries, make_server, render_guide
 from graph.bulk_import import local_batches
 from graph.neo4j_server import ServerConfig
 from graph.neo4j_store import Neo4jStore
+from graph.snapshot import Snapshot
 from tests.api import fixture_graph as fg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +33,14 @@ PARAMS = {"asin": "C01", "other": "L02", "relation": "complement"}
 OLD, NEW, NEWER = "20250101-000000-0001", "20250102-000000-0001", "20250103-000000-0001"
 
 
+def real(rel: str, snapshot: Snapshot, drop: str | None = None) -> pa.Table:
+    """The fixture's model lists as promotion writes them (gnn/infer.py): with the graph's evidence per pair."""
+    table = learned_edges(fg.artifact(), rel, snapshot)
+    return table if drop is None else table.filter(pa.compute.not_equal(table.column("src"), drop))
+
+
 def learned(rel: str, evidence: str, drop: str | None = None) -> pa.Table:
-    """The fixture's model lists as learned edges (without `drop`'s), with evidence."""
+    """The fixture's model lists as learned edges (without `drop`'s), with one evidence text for all."""
     art = fg.artifact()
     nb, sc = art.neighbors[rel], art.scores[rel]
     src, slot = np.nonzero(nb >= 0)
@@ -62,8 +70,10 @@ def graph(neo4j_uri_auth: tuple[str, str, str]) -> Iterator[Neo4jStore]:
         store.write(local_batches(Path(d)))
     store.replace_learned("COMPLEMENT", learned("complement", "old model"), OLD)
     # the new model has nothing for B09: it is the product with no complements yet
-    store.replace_learned("COMPLEMENT", learned("complement", "listed in also_bought", drop="B09"), NEW)
-    store.replace_learned("SUBSTITUTE", learned("substitute", "listed in also_viewed"), NEW)
+    snapshot = store.snapshot()
+    store.replace_learned("COMPLEMENT", real("complement", snapshot, drop="B09"), NEW)
+    store.replace_learned("SUBSTITUTE", real("substitute", snapshot), NEW)
+    store.fixture_snapshot = snapshot  # type: ignore[attr-defined]
     yield store
     store.close()
 
@@ -92,10 +102,14 @@ def test_a_new_model_replaced_the_old_and_carries_its_evidence(graph: Neo4jStore
     models = graph.driver.execute_query(
         "MATCH ()-[e:COMPLEMENT]->() RETURN e.model AS model, count(*) AS n, collect(DISTINCT e.evidence) AS ev"
     ).records
-    assert [(r["model"], r["ev"]) for r in models] == [(NEW, ["listed in also_bought"])]
+    table = real("complement", graph.fixture_snapshot, drop="B09")  # type: ignore[attr-defined]
+    evidence = set(table.column("evidence").to_pylist())
+    assert [(r["model"], set(r["ev"])) for r in models] == [(NEW, evidence)]
+    # the fixture's model lists are its co-purchase lists: every pair's evidence names the list first
+    assert all(e.startswith("also_bought") for e in evidence)
+    assert "also_bought; 1 shared customer" in evidence  # camera i and lens i share their reviewer
     # the same model again, as a resumed run would: MERGE, nothing doubled
     n = models[0]["n"]
-    table = learned("complement", "listed in also_bought", drop="B09")
     assert graph.replace_learned("COMPLEMENT", table, NEW) == n
     assert graph.counts()["COMPLEMENT"] == n
     # a newer model whose table repeats its rows: CREATE, still one edge per pair
@@ -113,7 +127,7 @@ def test_the_saved_queries_answer_on_the_fixture(graph: Neo4jStore) -> None:
     assert [r["q"]["asin"] for r in run(graph, "substitutes")] == fg.also_viewed()["C01"]
 
     why = run(graph, "why")
-    assert why and why[0]["learned"][0]["evidence"] == "listed in also_bought"
+    assert why and why[0]["learned"][0]["evidence"] == "also_bought"  # C01 -> L02: the list, nothing shared
     assert all(len(r["path"]) // 2 <= 4 for r in why)  # a path's data alternates node, relationship, node
 
     lonely = run(graph, "no-complements")
