@@ -325,6 +325,15 @@ def _session_ranked(
     catalog, index, rules, _ = ctx.ready()
     check_k(k, ctx.settings.max_k)
     session = ctx.serving.sessions.get(session_id) if session_id is not None else None
+    # The answer is a function of the session's events, the customer, the model, the rules and k: kept on the
+    # session (trackEvent drops it) and reused while none of these change. Filters are not kept.
+    key = (index, rules, k, customer_id) if f is None else None
+    kept = session.answer if session is not None and key is not None else None
+    if kept is not None:
+        (was_index, was_rules, was_k, was_customer), answer = kept  # type: ignore[misc]
+        # the model and rules by identity: each is immutable and replaced whole
+        if was_index is index and was_rules is rules and (was_k, was_customer) == (k, customer_id):
+            return answer  # type: ignore[return-value]
     seeds = Seeds.of_session(session, ctx.settings.session_recent) if session is not None else None
     customer = customer_id or (session.customer if session is not None else None)
     if (seeds is None or not len(seeds.positions)) and customer is not None:
@@ -337,11 +346,14 @@ def _session_ranked(
         f"because you {verb} {_label(catalog, p)}"
         for p, verb in zip(seeds.positions.tolist(), seeds.verbs, strict=True)
     ]
-    return RankedAnswer(
+    answer = RankedAnswer(
         ranked.positions.tolist(),
         _scores(ranked.scores),
         [seed_labels[i] if i >= 0 else "popular right now" for i in ranked.seed.tolist()],
     )
+    if session is not None and key is not None:
+        session.answer = (key, answer)
+    return answer
 
 
 def _session_recommendations(

@@ -47,6 +47,9 @@ class Session:
     purchased: set[int] = field(default_factory=set)
     customer: str | None = None
     seen: float = field(default_factory=time.monotonic)
+    # the last recommendations answered for this state, by what else they depend on (model, rules, k): a
+    # session asks again between events far more often than it changes (api/schema.py)
+    answer: tuple[object, object] | None = None
 
 
 class SessionStore:
@@ -76,6 +79,7 @@ class SessionStore:
             s = self._sessions[session_id] = Session()
         self._sessions.move_to_end(session_id)
         s.seen = time.monotonic()
+        s.answer = None  # its state changes: the next recommendations are ranked afresh
         s.events.append((product, type_))
         if type_ == "CART":
             s.cart.add(product)

@@ -362,12 +362,26 @@ def main() -> int:
         )
         if rec.errors:
             print(f"first errors: {rec.errors[:5]}", flush=True)
-        sessions_held = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        metrics_text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         figures["sessions_held"] = next(
-            float(line.split()[1])
-            for line in sessions_held.splitlines()
-            if line.startswith("kgrec_sessions ")
+            float(line.split()[1]) for line in metrics_text.splitlines() if line.startswith("kgrec_sessions ")
         )
+        # garbage collections over the whole run, by generation: how many, how long in all, and how many took
+        # over 50 ms (each one stalls every request in flight)
+        gc_stats: dict[str, dict[str, float]] = {}
+        for line in metrics_text.splitlines():
+            for gen in ("0", "1", "2"):
+                tag = f'generation="{gen}"'
+                if line.startswith("kgrec_gc_pause_seconds_count{" + tag):
+                    gc_stats.setdefault(gen, {})["count"] = float(line.split()[-1])
+                elif line.startswith("kgrec_gc_pause_seconds_sum{" + tag):
+                    gc_stats.setdefault(gen, {})["seconds"] = float(line.split()[-1])
+                elif line.startswith("kgrec_gc_pause_seconds_bucket{" + tag + ',le="0.05"}'):
+                    gc_stats.setdefault(gen, {})["le_50ms"] = float(line.split()[-1])
+        for st in gc_stats.values():
+            st["over_50ms"] = st.get("count", 0) - st.pop("le_50ms", 0)
+        figures["gc"] = gc_stats
+        print(f"garbage collections: {gc_stats}", flush=True)
         print(json.dumps(figures, indent=2), flush=True)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -180,3 +180,16 @@ def test_the_server_answers_directly_and_declines_what_it_must(server: Server):
     bad = server.gql('{ bundle(productId: "nope") { score } }')
     assert bad["errors"][0]["message"] == "unknown product 'nope'"
     assert _count(server, "declined") >= declined + 1
+
+
+def test_a_sessions_answer_is_kept_until_its_state_changes(app: GraphQLApp):
+    """recommendations for an unchanged session reuse the answer; trackEvent (or another k) ranks afresh."""
+    from api.schema import _session_ranked
+
+    ctx = _context(app)
+    first = _session_ranked(ctx, "fast-1", None, 5, None)
+    assert _session_ranked(ctx, "fast-1", None, 5, None) is first
+    assert _session_ranked(ctx, "fast-1", None, 6, None) is not first
+    app.serving.sessions.track("fast-1", app.serving.catalog.position["M07"], "VIEW", None)
+    again = _session_ranked(_context(app), "fast-1", None, 5, None)
+    assert again is not first and again.reasons != first.reasons
