@@ -9,6 +9,7 @@ page), never one record per row. Internal ids are used only within one call and 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 20_000
 # Keys whose internal ids one write call remembers (about 100 bytes each); past it, ids are looked up per batch.
 ID_CACHE_KEYS = 2_000_000
+PREFETCH_ROWS = 100_000  # a relationship load at least this large ...
+PREFETCH_SHARE = (
+    0.5  # ... reaching at least half as many rows as a label has nodes reads all their ids at once
+)
 # Snapshot pages: nodes per page, and about how many relationships (a page is a range of source node ids).
 NODE_PAGE = 50_000
 REL_PAGE = 100_000
@@ -41,9 +46,16 @@ def _set_props(var: str, names: list[str], verb: str) -> str:
     return " SET " + ", ".join(f"{var}.{n} = coalesce(${n}[i], {var}.{n})" for n in names)
 
 
-def _node_cypher(label: str, verb: str) -> str:
+# Writes take parallel lists, one per column, as parameters: they pack in a fraction of the client CPU of a map
+# per row. CREATE where the label or type had nothing at the start of a write (the first load: no MERGE look-up of
+# existing relationships, about twice as fast), MERGE otherwise (a re-load, an incremental load, a resumed one).
+@functools.lru_cache(maxsize=512)
+def _node_cypher(label: str, verb: str, names: tuple[str, ...] | None = None) -> str:
+    """The write of one batch of `label` nodes setting `names` (default: every property of the schema)."""
     spec = NODES[label]
-    props = _set_props("n", [n for n in spec.schema.names if n != spec.key], verb)
+    props = _set_props(
+        "n", list(names) if names is not None else [n for n in spec.schema.names if n != spec.key], verb
+    )
     # the ids come back in the order of $k, so this call's relationships can find their ends by id
     return (
         f"UNWIND range(0, size($k) - 1) AS i {verb} (n:{label} {{{spec.key}: $k[i]}}){props} "
@@ -51,14 +63,23 @@ def _node_cypher(label: str, verb: str) -> str:
     )
 
 
-def _rel_cypher(type_: str, verb: str) -> str:
+@functools.lru_cache(maxsize=512)
+def _rel_cypher(type_: str, verb: str, names: tuple[str, ...] | None = None) -> str:
+    """The write of one batch of `type_` relationships setting `names` (default: every property)."""
     s = RELATIONSHIPS[type_]
     # By id: a NodeByIdSeek and a label check per end, where a key would cost a locking unique-index seek.
     return (
         f"UNWIND range(0, size($s) - 1) AS i MATCH (a:{s.src}) WHERE id(a) = $s[i] "
         f"MATCH (b:{s.dst}) WHERE id(b) = $d[i] {verb} (a)-[e:{type_}]->(b)"
-        + _set_props("e", s.schema.names[2:], verb)
+        + _set_props("e", list(names) if names is not None else s.schema.names[2:], verb)
     )
+
+
+def _present(table: pa.Table, names: list[str]) -> tuple[str, ...]:
+    """The properties with a value in some row of `table`. A column null throughout sets nothing (MERGE keeps
+    the stored value for a null, CREATE has none to set), yet its SET cost Neo4j about a third of each row's
+    write: leaving it out of the statement keeps the result and saves that."""
+    return tuple(n for n in names if table.column(n).null_count < table.num_rows)
 
 
 def _learned_cypher(type_: str) -> dict[str, str]:
@@ -114,16 +135,6 @@ def _rel_page_cypher(type_: str) -> str:
     )
 
 
-# Parallel lists, one per column, as parameters: they pack in a fraction of the client CPU of a map per row.
-# CREATE where the label or type had nothing at the start of a write (the first load: no MERGE look-up of
-# existing relationships, about twice as fast), MERGE otherwise (a re-load, an incremental load, a resumed one).
-_CYPHER = {
-    verb: {
-        **{label: _node_cypher(label, verb) for label in NODES},
-        **{t: _rel_cypher(t, verb) for t in RELATIONSHIPS},
-    }
-    for verb in ("CREATE", "MERGE")
-}
 _LEARNED_CYPHER = {t: _learned_cypher(t) for t in LEARNED}
 _LOOKUP = {
     label: f"MATCH (n:{label}) WHERE n.{spec.key} IN $k RETURN collect(n.{spec.key}) AS k, collect(id(n)) AS ids"
@@ -244,6 +255,20 @@ class _NodeIds:
         known.update(zip(keys[:room], ids[:room], strict=True))
         self.size += len(known) - before
 
+    def load_all(self, label: str) -> bool:
+        """Read every `label` node's key and id at once (paged, like the snapshot) when they fit the limit: for a
+        large relationship load that is far cheaper on the server than a unique-index seek per end."""
+        total = self.store._read_one(f"MATCH (n:{label}) RETURN count(n) AS c")["c"]
+        if self.size - len(self.known[label]) + total > self.limit:
+            return False
+        self.size -= len(self.known[label])
+        self.known[label] = {}
+        cypher = f"MATCH (n:{label}) WITH id(n) / $page AS page, collect(n) AS ns RETURN [n IN ns | id(n)] AS nid, [n IN ns | n.{NODES[label].key}] AS key"
+        with self.store._session() as session:
+            for rec in session.run(cypher, page=NODE_PAGE):
+                self.add(label, rec["key"], rec["nid"])
+        return True
+
     def get(self, label: str, keys: list[str]) -> list[int | None]:
         """The id of each key, None where no node of `label` has it."""
         known = self.known[label]
@@ -346,12 +371,24 @@ class Neo4jStore:
                 for part in _chunks(table, BATCH_ROWS):
                     keys = part.column(key).to_pylist()
                     keep = _first_time(seen[label], keys) if label in fresh else None
-                    cols = _columns(part, part.column_names, keep)
+                    names = _present(part, [n for n in part.column_names if n != key])
+                    cols = _columns(part, [key, *names], keep)
                     cols["k"] = cols.pop(key)
-                    rec, c = self._write(_CYPHER["CREATE" if label in fresh else "MERGE"][label], **cols)
+                    verb = "CREATE" if label in fresh else "MERGE"
+                    rec, c = self._write(_node_cypher(label, verb, names), **cols)
                     ids.add(label, cols["k"], rec["ids"] if rec else [])
                     counts.add(label, part.num_rows, c.nodes_created)
             pending.extend(batch.rels.items())
+        # A label whose nodes the relationships reach at least PREFETCH_SHARE times over has all its ids read in
+        # one paged pass first, instead of an index seek per end per batch.
+        ends: dict[str, int] = {}
+        for type_, table in pending:
+            for end in (RELATIONSHIPS[type_].src, RELATIONSHIPS[type_].dst):
+                ends[end] = ends.get(end, 0) + table.num_rows
+        nodes_now = self.counts() if ends else {}
+        for label, rows in ends.items():
+            if rows >= PREFETCH_ROWS and rows >= PREFETCH_SHARE * nodes_now.get(label, 0):
+                ids.load_all(label)
         for type_, table in pending:
             spec = RELATIONSHIPS[type_]
             for part in _chunks(table, BATCH_ROWS):
@@ -370,9 +407,18 @@ class Neo4jStore:
                     )
                 if type_ in fresh:
                     keep = [keep[j] for j in _first_time(seen[type_], [(src[i], dst[i]) for i in keep])]
-                cols = _columns(part, spec.schema.names[2:], keep)
+                # grouped by source, stable (a source's list keeps its order, which the snapshot reads back as
+                # its ranking): each transaction then walks the store's records in order, with fewer page-cache
+                # misses and lock waits
+                if keep:
+                    ks = np.asarray(keep)
+                    by_source = np.asarray([src[i] for i in keep], dtype=np.int64)
+                    keep = ks[np.argsort(by_source, kind="stable")].tolist()
+                names = _present(part, spec.schema.names[2:])
+                cols = _columns(part, list(names), keep)
                 cols["s"], cols["d"] = [src[i] for i in keep], [dst[i] for i in keep]
-                _, c = self._write(_CYPHER["CREATE" if type_ in fresh else "MERGE"][type_], **cols)
+                verb = "CREATE" if type_ in fresh else "MERGE"
+                _, c = self._write(_rel_cypher(type_, verb, names), **cols)
                 counts.add(type_, part.num_rows, c.relationships_created)
         return counts
 
