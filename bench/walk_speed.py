@@ -2,7 +2,6 @@
 single 100,000-step query, on the synthetic catalog (loaders/synthetic.py), with ratios measured in this run.
 
 A step is one edge traversal. Reported:
-- torch-compiled: the torch CPU kernel with each step fused by torch.compile (the compile is timed apart);
 - walk kernel: walkers stepping in lockstep, chunks of consecutive products as batch mode forms them, on the
   batch threads (the visits are recorded, not counted);
 - batch end to end: Walker.batch over a slice of products (walk, count, top-k), the artifact's work;
@@ -106,11 +105,7 @@ def main() -> int:
     p.add_argument("--small", action="store_true", help="20,000 products and 200,000 edges: a quick check")
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--batch-products", type=int, default=3_000, help="products walked end to end")
-    p.add_argument(
-        "--backends",
-        default="numpy,torch,torch-compiled",
-        help="torch-compiled: the torch CPU kernel with its step fused by torch.compile",
-    )
+    p.add_argument("--backends", default="numpy,torch")
     args = p.parse_args()
     if args.small:
         args.products, args.edges, args.queries, args.batch_products = 20_000, 200_000, 200, 500
@@ -132,11 +127,7 @@ def main() -> int:
     print(f"naive per-walker Python loop: {naive / 1e6:.2f} M steps/s")
     rates: dict[str, tuple[float, float]] = {}
     for backend in args.backends.split(","):
-        compiled = backend == "torch-compiled"
-        walker = Walker(graph, "torch" if compiled else backend, device="cpu" if "torch" in backend else None)
-        if compiled:
-            started = time.perf_counter()
-            print(f"torch step {walker._kernel.compile()} in {time.perf_counter() - started:.1f} s (one-off)")
+        walker = Walker(graph, backend, device="cpu" if backend == "torch" else None)
         kernel, kernel_cpu = kernel_rate(walker, batch, n_chunks=8 * walker.threads)
         end_to_end, end_to_end_cpu = batch_rate(walker, batch, args.batch_products)
         rates[backend] = (kernel, end_to_end)
@@ -158,10 +149,9 @@ def main() -> int:
                     f"{np.percentile(cpu, 50):.2f} ms, p99 {np.percentile(cpu, 99):.2f} ms; {len(wall)} queries"
                 )
         del walker
-    for other in ("torch", "torch-compiled"):
-        if "numpy" in rates and other in rates:
-            (nk, nb), (tk, tb) = rates["numpy"], rates[other]
-            print(f"ratio {other}/numpy: walk kernel {tk / nk:.2f}, batch end to end {tb / nb:.2f}")
+    if "numpy" in rates and "torch" in rates:
+        (nk, nb), (tk, tb) = rates["numpy"], rates["torch"]
+        print(f"ratio torch/numpy: walk kernel {tk / nk:.2f}, batch end to end {tb / nb:.2f}")
     print(f"load average {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -48,9 +48,6 @@ GPU is present, else torch when CUDA is present, else numpy; :attr:`Walker.reaso
   operations and one gather. Batch mode spreads chunks of queries over threads (numpy releases the GIL in these
   loops).
 - ``torch``: the same walk on tensors, on CUDA when present, else on the CPU (batch chunks on threads, as numpy).
-  On the CPU, ``compile=True`` (default: batches of 2 billion steps or more) fuses each step into one C++ loop with
-  torch.compile (inductor, C++ wrapper, so the GIL is released and chunks still walk on their threads); its draws
-  and arithmetic are the eager kernel's, so the walks are identical.
 - ``cugraph``: pylibcugraph's ``uniform_random_walks`` / ``biased_random_walks`` on an ``SGGraph`` built from the
   walk graph's CSR, stored edges merged into float weights (:func:`cugraph_arguments` gives the exact arguments).
   cuGraph walks do not restart, so restarts are drawn on the host and each run between two restarts is one cuGraph
@@ -526,23 +523,6 @@ class _NumpyKernel:
         return a
 
 
-def _torch_step(
-    cur: Any, raw: Any, deg0: Any, start0: Any, records: Any, thr: int, node_bits: int, deg_bits: int
-):
-    """One lockstep step of packed-record walkers as one function of tensors, so torch.compile fuses it into one
-    loop (the eager kernel below makes a dozen passes over the walkers). Same draws, same arithmetic as the eager
-    kernel: the low 32 bits of `raw` decide the restart, 31 high bits pick the edge; bit-identical results."""
-    import torch
-
-    hi = (raw >> 32) & 0x7FFFFFFF
-    deg = (cur >> node_bits) & ((1 << deg_bits) - 1)
-    start = cur >> (node_bits + deg_bits)
-    jump = ((raw & _MASK32) < thr) | (deg == 0)
-    e = torch.where(jump, ((hi * deg0) >> 31) + start0, ((hi * deg) >> 31) + start)
-    nxt = records[e]
-    return nxt, (nxt & ((1 << node_bits) - 1)).to(torch.int32)
-
-
 class _TorchKernel:
     _block = 8  # steps of random numbers drawn at once
 
@@ -551,8 +531,6 @@ class _TorchKernel:
 
         self._torch = torch
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self._compiled: Callable[..., Any] | None = None  # the fused step, once compile() succeeded
-        self._compile_lock = threading.Lock()
         # CUDA: enough walkers to fill the GPU. CPU: below torch's intra-op grain (32768), so each operation runs
         # on the calling thread and batch chunks run on a thread pool instead: on a loaded machine torch's
         # OpenMP barriers wait for descheduled threads, which made a 64K-walker step 100x slower.
@@ -569,42 +547,6 @@ class _TorchKernel:
             node_bits, deg_bits = self._layout
             return (start << (node_bits + deg_bits)) | (deg << node_bits) | nodes
         return self._torch.stack([start, (nodes << 32) | deg], dim=1)
-
-    @property
-    def fused(self) -> bool:
-        return self._compiled is not None
-
-    def compile(self) -> str:
-        """Compile the fused step with torch.compile: on the CPU, inductor's C++ loop, one thread per call and a
-        C++ wrapper that releases the GIL, so batch chunks walk on their threads as with the eager kernel. Later
-        advances without recorded restarts use it. Returns why it is or is not used; a failed compile (no C++
-        compiler, say) leaves the eager kernel in place."""
-        if self.device.type != "cpu":
-            return "not compiled: the fused step is built for the CPU; CUDA runs the eager kernel"
-        if self._layout is None:
-            return "not compiled: edge records too wide to pack into 64 bits"
-        with self._compile_lock:
-            if self._compiled is not None:
-                return "compiled"
-            import functools
-
-            node_bits, deg_bits = self._layout
-            fn = self._torch.compile(
-                functools.partial(_torch_step, node_bits=node_bits, deg_bits=deg_bits),
-                dynamic=True,
-                options={"cpp.threads": 1, "cpp_wrapper": True},
-            )
-            try:  # compile now, on a few walkers, so no batch thread races the compiler
-                w = min(64, len(self._records))
-                z = [
-                    self._torch.zeros(w, dtype=self._torch.int64) for _ in range(3)
-                ]  # distinct: no alias guard
-                fn(self._records[:w].clone(), *z, self._records, _restart_threshold(0.5))
-            except Exception as exc:  # noqa: BLE001 - any compiler failure means: stay eager
-                log.warning("walks: torch.compile failed, the eager torch kernel runs (%s)", exc)
-                return f"not compiled: torch.compile failed ({type(exc).__name__})"
-            self._compiled = fn
-            return "compiled"
 
     def start(self, starts: np.ndarray, seed: np.random.SeedSequence) -> dict[str, Any]:
         torch = self._torch
@@ -628,16 +570,6 @@ class _TorchKernel:
             torch.zeros((n_steps, w), dtype=torch.bool, device=self.device) if record_restarts else None
         )
         thr = _restart_threshold(restart)
-        if self._compiled is not None and restarted is None and "bitgen" in state:
-            for b in range(0, n_steps, self._block):
-                n = min(self._block, n_steps - b)
-                raw = torch.from_numpy(state["bitgen"].random_raw((n, w)).view(np.int64))
-                for i in range(n):
-                    cur, visits[b + i] = self._compiled(
-                        cur, raw[i], state["deg0"], state["start0"], self._records, thr
-                    )
-            state["cur"], state["fresh"] = cur, False
-            return visits, None
         # preallocated buffers and out=: on the CPU a fresh tensor per operation costs more than the operation
         deg, start, e, eq = (torch.empty(w, dtype=torch.int64, device=self.device) for _ in range(4))
         jump = torch.empty(w, dtype=torch.bool, device=self.device)
@@ -815,13 +747,7 @@ class Walker:
     `backend` is resolved by :func:`choose_backend`; :attr:`backend` is the one chosen and :attr:`reason` why.
     `device` picks the torch device (default: CUDA when present); `threads` caps the batch threads of the CPU
     backends (default: the machine's cores). A Walker is safe to share between threads.
-
-    `compile` (torch on the CPU, batch mode): fuse each step with torch.compile. None compiles when a batch walks
-    at least :attr:`COMPILE_FROM` steps, where the one-off compile (seconds; less with inductor's cache warm)
-    pays for itself; :attr:`compiled` says what happened.
     """
-
-    COMPILE_FROM = 2_000_000_000
 
     def __init__(
         self,
@@ -830,11 +756,8 @@ class Walker:
         *,
         device: str | None = None,
         threads: int | None = None,
-        compile: bool | None = None,
     ) -> None:
         self.graph = graph
-        self.compile = compile
-        self.compiled = "not compiled: not asked"
         self.backend, self.reason = choose_backend(backend)
         self._kernel = _make_kernel(self.backend, graph, device)
         log.info("walks backend=%s reason=%r relation=%s", self.backend, self.reason, graph.relation)
@@ -963,14 +886,6 @@ class Walker:
         rows = np.flatnonzero(self._out_degree[queries] > 0)  # a product without out-edges has no walk
         per = max(1, math.ceil(params.steps / params.walk_length))
         norm = self._norm(params.degree_norm)
-        want = (
-            self.compile
-            if self.compile is not None
-            else len(rows) * per * params.walk_length >= self.COMPILE_FROM
-        )
-        if want and self.backend == "torch":
-            self.compiled = self._kernel.compile()
-            log.info("walks: torch step %s", self.compiled)
         size = max(1, self._kernel.lockstep // per)
         chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
 

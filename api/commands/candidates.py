@@ -32,13 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--steps", type=int, default=DEFAULT_STEPS, help="walk steps per product (default %(default)s)"
     )
-    p.add_argument(
-        "--compile",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="torch on the CPU: fuse each walk step with torch.compile (default: when the batch walks at least "
-        "2 billion steps, where the seconds of compiling pay off)",
-    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -55,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     graph = WalkGraph.from_snapshot(snapshot, args.relation)
-    walker = Walker(graph, args.backend, compile=args.compile)
+    walker = Walker(graph, args.backend)
     print(f"backend {walker.backend} ({walker.reason}); {graph.n_nodes:,} nodes, {graph.nnz:,} stored edges")
     params = WalkParams(steps=args.steps)
     bar = None

@@ -268,26 +268,6 @@ def test_numpy_and_torch_find_the_same_top_candidates():
         assert all(q <= c < q + 10 for b in CPU_BACKENDS for c in batch[b][row])
 
 
-def test_the_compiled_torch_step_walks_exactly_as_the_eager_one():
-    """torch.compile fuses the torch CPU step (graph/walks.py _torch_step): same draws, same arithmetic, so the
-    same seed gives the same visits, step for step, and the batch the same candidates."""
-    graph = _random_graph(300, 2_000, seed=3, n_products=200)
-    eager = Walker(graph, "torch", device="cpu", threads=2, compile=False)
-    fused = Walker(graph, "torch", device="cpu", threads=2, compile=True)
-    assert fused._kernel.compile() == "compiled" and not eager._kernel.fused
-    starts = np.flatnonzero(graph.out_degree()[:200] > 0)[:50].repeat(40)
-    for restart in (0.0, 0.3, 0.9):
-        visits = []
-        for w in (eager, fused):
-            state = w._kernel.start(starts, np.random.SeedSequence(7))
-            visits.append(w._kernel.to_numpy(w._kernel.advance(state, 13, restart)[0]))
-        assert np.array_equal(visits[0], visits[1])
-    params = WalkParams(steps=2_000)
-    a, b = (w.batch(k=10, params=params, seed=5) for w in (eager, fused))
-    assert fused.compiled == "compiled"
-    assert np.array_equal(a.candidates, b.candidates) and np.array_equal(a.counts, b.counts)
-
-
 # --- queries and batches --------------------------------------------------------------------------------------
 
 
