@@ -104,7 +104,9 @@ def main() -> int:
     p.add_argument("--edges", type=int, default=10_000_000)
     p.add_argument("--small", action="store_true", help="20,000 products and 200,000 edges: a quick check")
     p.add_argument("--queries", type=int, default=300)
-    p.add_argument("--batch-products", type=int, default=3_000, help="products walked end to end")
+    p.add_argument(
+        "--batch-products", type=int, default=20_000, help="products walked end to end (200M steps: seconds)"
+    )
     p.add_argument("--backends", default="numpy,torch")
     args = p.parse_args()
     if args.small:

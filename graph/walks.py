@@ -66,11 +66,12 @@ when a backend needs them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -707,6 +708,18 @@ def _make_kernel(backend: str, graph: WalkGraph, device: str | None) -> _Kernel:
     return _CugraphKernel(graph)
 
 
+@contextlib.contextmanager
+def _single_intra_op_thread() -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _top_k_rows(
     group: np.ndarray, node: np.ndarray, score: np.ndarray, n_rows: int, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -910,7 +923,10 @@ class Walker:
                 progress(len(chunks[i]))
 
         if self._on_cpu and self.threads > 1 and len(chunks) > 1:
-            with ThreadPoolExecutor(self.threads) as pool:
+            # torch on the CPU: chunks on our threads, each operation on its calling thread (torch's own intra-op
+            # threads on top would put two threads on each core); restored after
+            intra = _single_intra_op_thread() if self.backend == "torch" else contextlib.nullcontext()
+            with intra, ThreadPoolExecutor(self.threads) as pool:
                 for out in pool.map(lambda i: finish(*walk(i)), range(len(chunks))):
                     collect(*out)
         else:
