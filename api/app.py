@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api.auth import Authenticator
+from api.bodylimit import BodyLimit
 from api.fastpath import FastPath
 from api.index import Catalog, ModelWatcher, ServingIndex, observed_index
 from api.metrics import Metrics, MetricsMiddleware
@@ -296,6 +297,7 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette
     limit = rate_limit(settings, serving.auth)
     if limit is not None:
         middleware.append(limit)
+    middleware.append(Middleware(BodyLimit, max_bytes=settings.max_body_bytes))
     app = Starlette(
         routes=[
             Route("/graphql", GraphQLApp(serving)),

@@ -45,6 +45,7 @@ class Settings:
     max_aliases: int = 15
     max_tokens: int = 2000
     max_batch: int = 10
+    max_body_bytes: int = 65_536  # larger request bodies are refused (413) before they are parsed
     max_cost: int = 5000
     # background refreshes
     reload_interval_s: float = 2.0  # how often PROMOTED is polled

@@ -78,3 +78,29 @@ def test_errors_never_carry_a_stack_trace(server: Server) -> None:
     assert bad.status_code == 400 and bad.json() == {
         "errors": [{"message": "Unable to parse request body as JSON"}]
     }
+
+
+def test_a_body_over_the_limit_is_refused_before_parsing(server: Server) -> None:
+    """65,536 bytes by default: a declared larger body is refused unread, a chunked one as soon as it passes the
+    limit; either way a 413 with a GraphQL error, and the server answers the next request as usual."""
+    big = b'{"query": "{ ping }", "pad": "' + b"x" * 70_000 + b'"}'
+    declared = httpx.post(server.url + "/graphql", content=big, headers={"content-type": "application/json"})
+    assert declared.status_code == 413
+    assert declared.json() == {"errors": [{"message": "request body over the limit of 65536 bytes"}]}
+
+    def chunks():
+        for i in range(0, len(big), 8192):
+            yield big[i : i + 8192]
+
+    chunked = httpx.post(
+        server.url + "/graphql", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert chunked.status_code == 413 and "over the limit" in chunked.json()["errors"][0]["message"]
+    # just under the limit, and chunked: read whole and answered
+    ok = b'{"query": "{ ping }", "pad": "' + b"x" * 60_000 + b'"}'
+    small = httpx.post(
+        server.url + "/graphql",
+        content=(ok[i : i + 4096] for i in range(0, len(ok), 4096)),
+        headers={"content-type": "application/json"},
+    )
+    assert small.status_code == 200 and small.json() == {"data": {"ping": "pong"}}
