@@ -37,6 +37,7 @@ from graphql import (
     GraphQLField,
     OperationDefinitionNode,
     OperationType,
+    SelectionSetNode,
     VariableNode,
     parse,
     specified_rules,
@@ -97,17 +98,20 @@ class _Info:
         self.context = context
 
 
-def _keys(node: FieldNode, allowed: frozenset[str]) -> list[tuple[str, FieldNode]] | None:
-    """(response key, field) of a plain selection set over `allowed`; None for anything else."""
-    if node.selection_set is None:
+def _plain_fields(
+    selection_set: SelectionSetNode | None, allowed: frozenset[str]
+) -> list[tuple[str, FieldNode]] | None:
+    """(response key, field) of a selection set of plain fields among `allowed`; None for anything else (no
+    selection set, fragments, directives, another field, a repeated response key, which graphql merges)."""
+    if selection_set is None:
         return None
     out, seen = [], set()
-    for sel in node.selection_set.selections:
+    for sel in selection_set.selections:
         if not isinstance(sel, FieldNode) or sel.directives or sel.name.value not in allowed:
             return None
         key = sel.alias.value if sel.alias else sel.name.value
         if key in seen:
-            return None  # graphql merges repeated keys: leave that to it
+            return None
         seen.add(key)
         out.append((key, sel))
     return out
@@ -149,23 +153,20 @@ class FastPath:
             return None
         if operation_name is not None and (op.name is None or op.name.value != operation_name):
             return None
-        roots, seen = [], set()
-        for sel in op.selection_set.selections:
-            if not isinstance(sel, FieldNode) or sel.directives or sel.name.value not in ROOTS:
-                return None
-            key = sel.alias.value if sel.alias else sel.name.value
-            if key in seen:
-                return None
-            seen.add(key)
+        top = _plain_fields(op.selection_set, ROOTS)
+        if top is None:
+            return None
+        roots = []
+        for key, sel in top:
             selection: list[tuple[str, str, tuple[tuple[str, str], ...] | None]] = []
             if sel.name.value != "ping":
-                fields = _keys(sel, RECOMMENDATION_FIELDS)
+                fields = _plain_fields(sel.selection_set, RECOMMENDATION_FIELDS)
                 if fields is None:
                     return None
                 for k, f in fields:
                     sub = None
                     if f.name.value == "product":
-                        product = _keys(f, PRODUCT_FIELDS)
+                        product = _plain_fields(f.selection_set, PRODUCT_FIELDS)
                         if product is None:
                             return None
                         sub = tuple((pk, pf.name.value) for pk, pf in product)

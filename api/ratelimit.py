@@ -19,7 +19,6 @@ never limited: an orchestrator must see a busy server as alive.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import Authenticator
+from api.bodylimit import send_error
 from api.settings import Settings
 
 LIMITED_PATHS = frozenset({"/graphql"})
@@ -127,19 +127,7 @@ class RateLimitMiddleware:
             f"rate limit exceeded for {what}: {buckets.rate:g} requests per second, bursts of {buckets.burst}; "
             f"retry in {retry} s"
         )
-        body = json.dumps({"errors": [{"message": message}]}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 429, message, ((b"retry-after", str(retry).encode()),))
 
 
 def rate_limit(settings: Settings, auth: Authenticator) -> Middleware | None:
