@@ -10,6 +10,7 @@ fields and aliases ask); recommendation lists fetch their K products in one batc
 from __future__ import annotations
 
 import enum
+import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from gnn.registry import RELATIONS
 if TYPE_CHECKING:
     from api.app import Serving
     from api.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 200  # session and customer ids are kept in memory: bound what one call can store
 PRODUCT_CACHE_SIZE = 200_000
@@ -530,7 +533,14 @@ async def _set_rule(
             raise ClientError("a product cannot be pinned to or blocked from its own list")
     keeper = ctx.serving.rules
     assert keeper is not None  # ready() checked it
-    if not await keeper.set_rule(kind, product_id, other_id, relation.value, not remove):
+    try:
+        ok = await keeper.set_rule(kind, product_id, other_id, relation.value, not remove)
+    except Exception as e:  # the store is down or refused the write: say so, and that nothing changed
+        log.warning("rule write failed: %s: %s", type(e).__name__, e)
+        raise ClientError(
+            "the graph store cannot be reached, so the rule was not written; try again when it is back"
+        ) from e
+    if not ok:
         raise ClientError("the store does not know one of these products; the rule was not written")
     return True
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 20_000
 # Keys whose internal ids one write call remembers (about 100 bytes each); past it, ids are looked up per batch.
 ID_CACHE_KEYS = 2_000_000
+RULE_RETRY_S = 5.0  # how long a rule write retries while the server is unreachable
 PREFETCH_ROWS = 100_000  # a relationship load at least this large ...
 PREFETCH_SHARE = (
     0.5  # ... reaching at least half as many rows as a label has nodes reads all their ids at once
@@ -571,7 +572,8 @@ class Neo4jStore:
             rec = tx.run(cypher, a=product, b=other_key, relation=relation).single()
             return bool(rec and (rec["c"] > 0 if on else rec["known"]))
 
-        with self._session() as s:
+        # a merchandiser waits on this: a few seconds of retries, not the driver's default thirty
+        with self._session(max_transaction_retry_time=RULE_RETRY_S) as s:
             return s.execute_write(work)
 
     def clear(self) -> None:

@@ -381,6 +381,15 @@ def test_neo4j_killed_while_serving_and_loading(
         assert ready["rules"]["state"] == "stale" and ready["rules"]["error"]
         assert server.data(track, key="front-key") == {"trackEvent": True}  # sessions live in memory
         assert server.data(BUNDLE, {"id": INJECTIONS[0]}) == expected
+        # a rule cannot be written now: a clear error within seconds, not a 30-second wait and a masked one
+        started = time.monotonic()
+        refused = server.gql(
+            "mutation($a: ID!, $b: ID!) { pin(productId: $a, otherId: $b, relation: ALL) }",
+            {"a": INJECTIONS[0], "b": INJECTIONS[2]},
+            key="merch-key",
+        )
+        assert refused["errors"][0]["message"].startswith("the graph store cannot be reached"), refused
+        assert time.monotonic() - started < 15
 
         _, stderr = load.communicate(timeout=120)  # the driver retries for 30 s before it gives up
         assert load.returncode == 1
