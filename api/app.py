@@ -70,7 +70,6 @@ class Serving:
         self.metrics = Metrics(ROOT_FIELDS)
         self.metrics.sessions.set_function(lambda: len(self.sessions))
         self.metrics.rules_age.set_function(lambda: self.rules.age_s if self.rules else float("nan"))
-        self.metrics.watch_gc()
         self.auth = Authenticator(settings.api_keys)
         self.error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -99,17 +98,7 @@ class Serving:
         if self.index is None:
             log.warning("no promoted model could be served: serving the snapshot's observed lists")
             self.swap(await asyncio.to_thread(observed_index, snapshot, s.fallback_dim))
-        # Everything loaded so far (the catalog, the model, the libraries' own objects: several hundred thousand)
-        # lives as long as the process. Frozen, a full collection no longer walks it: without this each one
-        # stopped every request for about 80 ms on Beauty (bench/soak.py counts them).
-        gc.collect()
-        gc.freeze()
-        log.info(
-            "ready: %d products, model %s; %d objects frozen out of garbage collection",
-            catalog.n,
-            self.index and self.index.version,
-            gc.get_freeze_count(),
-        )
+        log.info("ready: %d products, model %s", catalog.n, self.index and self.index.version)
 
     async def start(self) -> None:
         """Load (retrying while the store is unreachable), then keep rules and the model current."""
@@ -123,6 +112,12 @@ class Serving:
                 delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
                 log.exception("loading failed (attempt %d), retrying in %.0f s", attempt + 1, delay)
                 await asyncio.sleep(delay)
+        # Everything loaded so far (the catalog, the model, the libraries' own objects: several hundred thousand)
+        # lives as long as the process. Frozen, a full collection no longer walks it: without this each one
+        # stopped every request for about 80 ms on Beauty (bench/soak.py counts them).
+        gc.collect()
+        gc.freeze()
+        log.info("%d objects frozen out of garbage collection", gc.get_freeze_count())
         assert self.rules is not None
         self._tasks.append(asyncio.create_task(self.rules.run()))
         if self.watcher is not None:
@@ -274,10 +269,12 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        unwatch_gc = serving.metrics.watch_gc()  # the server's process: its collections are ours to time
         loading = asyncio.create_task(serving.start())
         try:
             yield
         finally:
+            unwatch_gc()
             loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loading

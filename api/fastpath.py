@@ -14,10 +14,11 @@ path (:meth:`FastPath.answer` returns None):
   depth and aliases) once per distinct text, and planned only if it is one query operation whose root fields
   are among :data:`ROOTS`, each selecting plain fields, aliases and ``__typename`` (no fragments, no
   directives, no repeated response key).
-- Per request: variables are coerced by graphql-core itself, the cost limit is checked as
-  api/limits.py does, and arguments are read with graphql-core's ``get_argument_values`` (defaults included).
-  A ``filter`` argument, a key the query needs but the caller lacks, or any exception from a resolver (an
-  unknown product, ``k`` out of range) declines: the full path then gives the client its exact error.
+- Per request: variables and arguments are read as graphql-core reads them (defaults, nullability): values that
+  are already what their scalar type holds (a str for an ID, an int for an Int, ...) directly, anything else
+  by graphql-core's own ``get_variable_values``; the cost limit is checked as api/limits.py does. A coercion
+  error, a ``filter`` argument, a key the query needs but the caller lacks, or any exception from a resolver
+  (an unknown product, ``k`` out of range) declines: the full path then gives the client its exact error.
 
 So the full path stays the reference, and tests/api/test_fastpath.py checks the two agree on every shape this
 module plans. Operation metrics are recorded as api/metrics.py's schema extension records them.
@@ -50,7 +51,7 @@ from graphql.type import GraphQLSchema, is_non_null_type
 from graphql.utilities import type_from_ast, value_from_ast
 
 from api.limits import CACHE_SIZE, query_cost, validation_rules
-from api.schema import Context, _related_ranked, _session_ranked
+from api.schema import PRODUCT_VALUES, Context, _related_ranked, _session_ranked
 
 if TYPE_CHECKING:
     import strawberry
@@ -87,15 +88,6 @@ class Plan:
     variables: tuple[tuple[str, str, bool, Any], ...] | None
     ok: Any  # kgrec_operations_total{field, "ok"}, labelled as the metrics extension labels it
     latency: Any  # kgrec_operation_seconds{field}
-
-
-class _Info:
-    """What api/schema.py's list resolvers read from strawberry's Info: the context."""
-
-    __slots__ = ("context",)
-
-    def __init__(self, context: Context) -> None:
-        self.context = context
 
 
 def _plain_fields(
@@ -368,31 +360,25 @@ def _arguments(plan: tuple[tuple[str, str | None, Any], ...], variables: dict[st
     return out
 
 
-# how each Product field is read from the catalog: what api/schema.py's ProductCache puts in a Product
-PRODUCT_VALUE = {
-    "id": "str(c.ids[p])",
-    "title": "c.title(p)",
-    "brand": "c.brand(p)",
-    "price": "c.price(p)",
-    "categories": "c.categories(p)",
-    "__typename": "'Product'",
-}
-
-
 def _writer(selection: tuple[tuple[str, str, tuple[tuple[str, str], ...] | None], ...]) -> Any:
     """``f(catalog, position, score, reason)`` -> the dict of the selected fields, compiled once per plan.
 
-    Values come from the fixed expressions of :data:`PRODUCT_VALUE` and the recommendation's own three; response
-    keys are written as string literals (``repr``), so no client text is ever code.
+    Product fields are read by api/schema.py's :data:`PRODUCT_VALUES`, as Product objects are; response keys are
+    written as string literals (``repr``) and field names come from the fixed sets above, so no client text is
+    ever code.
     """
     items = []
     for key, name, sub in selection:
         if name == "product":
-            inner = ", ".join(f"{pk!r}: {PRODUCT_VALUE[pn]}" for pk, pn in sub or ())
+            inner = ", ".join(
+                f"{pk!r}: " + ("'Product'" if pn == "__typename" else f"read_{pn}(c, p)")
+                for pk, pn in sub or ()
+            )
             items.append(f"{key!r}: {{{inner}}}")
         elif name == "__typename":
             items.append(f"{key!r}: 'Recommendation'")
         else:
             items.append(f"{key!r}: {dict(score='s', reason='r')[name]}")
     source = "lambda c, p, s, r: {" + ", ".join(items) + "}"
-    return eval(source, {"__builtins__": {"str": str}})  # noqa: S307 - built from the fixed expressions above
+    readers = {f"read_{name}": read for name, read in PRODUCT_VALUES.items()}
+    return eval(source, {"__builtins__": {}, **readers})  # noqa: S307 - built from fixed names only

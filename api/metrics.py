@@ -79,15 +79,16 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch_gc(self, refreeze: bool = True) -> None:
-        """Time every garbage collection into :attr:`gc_pause` (a callback costs well under a microsecond).
+    def watch_gc(self) -> Callable[[], None]:
+        """Time every garbage collection into :attr:`gc_pause` (a callback costs well under a microsecond), and
+        freeze what survives each full collection (``gc.freeze``); returns the function that stops both.
 
-        With `refreeze`, what survives a full collection is frozen (``gc.freeze``): the serving state built since
-        (cached lists and answers, sessions: hundreds of thousands of objects) is never walked again, so the next
-        full collection scans only what came after, and a pause of tens of milliseconds becomes a few. Nothing
-        leaks by it: right after a full collection every unreachable cycle is gone, and what is frozen is still
-        freed by reference counting when dropped (the caches and sessions hold no cycles; the soak's memory check
-        in bench/soak.py watches for the contrary).
+        Frozen, the serving state built since the last full collection (cached lists and answers, sessions:
+        hundreds of thousands of objects) is never walked again, so the next full collection scans only what came
+        after, and a pause of tens of milliseconds becomes a few. Nothing leaks by it: right after a full
+        collection every unreachable cycle is gone, and what is frozen is still freed by reference counting when
+        dropped (the caches and sessions hold no cycles; the soak's memory check in bench/soak.py watches for
+        the contrary).
         """
         started = [0.0]
         children = {g: self.gc_pause.labels(str(g)) for g in range(3)}
@@ -97,10 +98,11 @@ class Metrics:
                 started[0] = time.perf_counter()
                 return
             children[info["generation"]].observe(time.perf_counter() - started[0])
-            if refreeze and info["generation"] == 2:
+            if info["generation"] == 2:
                 gc.freeze()
 
         gc.callbacks.append(callback)
+        return lambda: gc.callbacks.remove(callback)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +119,17 @@ class Explanation:
     rules: list[str] = strawberry.field(description="merchandiser rules on the pair or on `other`")
 
 
+# Each Product field as read from the catalog at a position: the one definition that Product objects
+# (ProductCache) and the direct executor's JSON (api/fastpath.py) are both built from.
+PRODUCT_VALUES: dict[str, Callable[[Catalog, int], Any]] = {
+    "id": lambda c, pos: str(c.ids[pos]),
+    "title": Catalog.title,
+    "brand": Catalog.brand,
+    "price": Catalog.price,
+    "categories": Catalog.categories,
+}
+
+
 class ProductCache:
     """Product objects by catalog position, built on first use; bounded (oldest dropped) for huge catalogs."""
 
@@ -130,14 +141,7 @@ class ProductCache:
     def get(self, pos: int) -> Product:
         p = self._items.get(pos)
         if p is None:
-            c = self.catalog
-            p = Product(
-                id=strawberry.ID(str(c.ids[pos])),
-                title=c.title(pos),
-                brand=c.brand(pos),
-                price=c.price(pos),
-                categories=c.categories(pos),
-            )
+            p = Product(**{name: read(self.catalog, pos) for name, read in PRODUCT_VALUES.items()})
             self._items[pos] = p
             if len(self._items) > self.max_size:
                 self._items.popitem(last=False)

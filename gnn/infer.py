@@ -139,8 +139,8 @@ def learned_edges(art: ServingArtifact, relation: str, snap: Snapshot | None = N
     }
     if snap is not None:
         at = snap.index("Product")
-        src = np.fromiter((at.get(p, -1) for p in ids), np.int64, len(ids))[rows]
-        dst = np.fromiter((at.get(p, -1) for p in ids), np.int64, len(ids))[idx[rows, pos]]
+        position = np.fromiter((at.get(p, -1) for p in ids), np.int64, len(ids))  # artifact row -> snapshot
+        src, dst = position[rows], position[idx[rows, pos]]
         known = (src >= 0) & (dst >= 0)
         text = np.full(len(rows), None, dtype=object)
         if known.any():
@@ -163,10 +163,13 @@ def write_learned(
     }
 
 
-def promote(registry: Registry, version: str, store: GraphStore | None = None) -> dict[str, int]:
+def promote(
+    registry: Registry, version: str, store: GraphStore | None = None, snap: Snapshot | None = None
+) -> dict[str, int]:
     """Promote `version` (refused if its artifact does not verify and load), then, given a store, write its
-    learned edges there, so Neo4j Browser and the API agree on what the promoted model says."""
+    learned edges there, so Neo4j Browser and the API agree on what the promoted model says. `snap` is the
+    store's snapshot when the caller holds it already (the evidence is read from it; else the store is read)."""
     registry.promote(version)
     if store is None:
         return {}
-    return write_learned(store, registry.load_serving(version), version)
+    return write_learned(store, registry.load_serving(version), version, snap)

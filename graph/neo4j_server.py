@@ -629,9 +629,8 @@ def start(config: ServerConfig | None = None, timeout: float = START_TIMEOUT_S) 
             server_password = env_password or stored
             if server_password is None:
                 # URL-safe and long: Neo4j's minimum is 8 characters, and shells and URLs take it unquoted.
-                server_password = generated = "k" + secrets.token_urlsafe(
-                    18
-                )  # never a leading "-": the admin tool would read it as an option
+                # never a leading "-": the admin tool would read it as an option
+                server_password = generated = "k" + secrets.token_urlsafe(18)
             _set_initial_password(cfg, server_password)
             _store_password(server_password)
             stored = server_password

@@ -29,10 +29,10 @@ BATCH_ROWS = 20_000
 # Keys whose internal ids one write call remembers (about 100 bytes each); past it, ids are looked up per batch.
 ID_CACHE_KEYS = 2_000_000
 RULE_RETRY_S = 5.0  # how long a rule write retries while the server is unreachable
-PREFETCH_ROWS = 100_000  # a relationship load at least this large ...
-PREFETCH_SHARE = (
-    0.5  # ... reaching at least half as many rows as a label has nodes reads all their ids at once
-)
+# A relationship load of at least PREFETCH_ROWS rows, at least PREFETCH_SHARE times as many as an end label has
+# nodes, reads all that label's ids in one paged pass first instead of an index seek per end per batch.
+PREFETCH_ROWS = 100_000
+PREFETCH_SHARE = 0.5
 # Snapshot pages: nodes per page, and about how many relationships (a page is a range of source node ids).
 NODE_PAGE = 50_000
 REL_PAGE = 100_000
@@ -103,10 +103,11 @@ def _learned_cypher(type_: str) -> dict[str, str]:
     }
 
 
-def _node_page_cypher(label: str) -> str:
+def _node_page_cypher(label: str, properties: bool = True) -> str:
     spec = NODES[label]
-    # the snapshot keeps only the key of every label, and a product's title and price
-    cols = [spec.key, *(["title", "price"] if label == "Product" else [])]
+    # the snapshot keeps only the key of every label, and a product's title and price (properties=False: the
+    # key alone, for a write's id lookups)
+    cols = [spec.key, *(["title", "price"] if label == "Product" and properties else [])]
     names = ["key", *cols[1:]]  # "key", not the key's own name: Category's is `id`
     ret = ", ".join(
         ["[n IN ns | id(n)] AS nid", *(f"[n IN ns | n.{c}] AS {n}" for c, n in zip(cols, names, strict=True))]
@@ -142,6 +143,7 @@ _LOOKUP = {
     for label, spec in NODES.items()
 }
 _NODE_PAGES = {label: _node_page_cypher(label) for label in NODES}
+_ID_PAGES = {label: _node_page_cypher(label, properties=False) for label in NODES}
 _REL_PAGES = {t: _rel_page_cypher(t) for t in RELATIONSHIPS}
 _SCHEMA = [
     f"CREATE CONSTRAINT {label.lower()}_{spec.key} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{spec.key} IS UNIQUE"
@@ -256,17 +258,15 @@ class _NodeIds:
         known.update(zip(keys[:room], ids[:room], strict=True))
         self.size += len(known) - before
 
-    def load_all(self, label: str) -> bool:
-        """Read every `label` node's key and id at once (paged, like the snapshot) when they fit the limit: for a
-        large relationship load that is far cheaper on the server than a unique-index seek per end."""
-        total = self.store._read_one(f"MATCH (n:{label}) RETURN count(n) AS c")["c"]
+    def load_all(self, label: str, total: int) -> bool:
+        """Read all `total` `label` nodes' keys and ids at once (paged, as the snapshot reads them) when they fit
+        the limit: for a large relationship load that is far cheaper on the server than an index seek per end."""
         if self.size - len(self.known[label]) + total > self.limit:
             return False
         self.size -= len(self.known[label])
         self.known[label] = {}
-        cypher = f"MATCH (n:{label}) WITH id(n) / $page AS page, collect(n) AS ns RETURN [n IN ns | id(n)] AS nid, [n IN ns | n.{NODES[label].key}] AS key"
         with self.store._session() as session:
-            for rec in session.run(cypher, page=NODE_PAGE):
+            for rec in session.run(_ID_PAGES[label], page=NODE_PAGE):
                 self.add(label, rec["key"], rec["nid"])
         return True
 
@@ -380,16 +380,14 @@ class Neo4jStore:
                     ids.add(label, cols["k"], rec["ids"] if rec else [])
                     counts.add(label, part.num_rows, c.nodes_created)
             pending.extend(batch.rels.items())
-        # A label whose nodes the relationships reach at least PREFETCH_SHARE times over has all its ids read in
-        # one paged pass first, instead of an index seek per end per batch.
         ends: dict[str, int] = {}
         for type_, table in pending:
             for end in (RELATIONSHIPS[type_].src, RELATIONSHIPS[type_].dst):
                 ends[end] = ends.get(end, 0) + table.num_rows
-        nodes_now = self.counts() if ends else {}
         for label, rows in ends.items():
-            if rows >= PREFETCH_ROWS and rows >= PREFETCH_SHARE * nodes_now.get(label, 0):
-                ids.load_all(label)
+            nodes = existing.get(label, 0) + counts.created.get(label, 0)  # as the graph holds them now
+            if rows >= PREFETCH_ROWS and rows >= PREFETCH_SHARE * nodes:
+                ids.load_all(label, nodes)
         for type_, table in pending:
             spec = RELATIONSHIPS[type_]
             for part in _chunks(table, BATCH_ROWS):

@@ -902,13 +902,10 @@ class Walker:
         size = max(1, self._kernel.lockstep // per)
         chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
 
-        def walk(i: int) -> tuple[int, np.ndarray, Any]:
+        def run(i: int) -> tuple[int, np.ndarray, np.ndarray]:
             qs = queries[chunks[i]]
             state = self._kernel.start(np.repeat(qs, per), np.random.SeedSequence(seed, spawn_key=(i,)))
             visits, _ = self._kernel.advance(state, params.walk_length, params.restart)
-            return i, qs, visits
-
-        def finish(i: int, qs: np.ndarray, visits: Any) -> tuple[int, np.ndarray, np.ndarray]:
             if self._on_cpu:
                 g, node, c = _count_rows(self._kernel.to_numpy(visits), per, p)
             else:
@@ -927,11 +924,11 @@ class Walker:
             # threads on top would put two threads on each core); restored after
             intra = _single_intra_op_thread() if self.backend == "torch" else contextlib.nullcontext()
             with intra, ThreadPoolExecutor(self.threads) as pool:
-                for out in pool.map(lambda i: finish(*walk(i)), range(len(chunks))):
+                for out in pool.map(run, range(len(chunks))):
                     collect(*out)
         else:
             for i in range(len(chunks)):
-                collect(*finish(*walk(i)))
+                collect(*run(i))
         if progress is not None and len(queries) > len(rows):
             progress(len(queries) - len(rows))
         return BatchCandidates(

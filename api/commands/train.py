@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         written: dict[str, int] = {}
         if args.promote:
             try:
-                written = promote(registry, version, store)
+                written = promote(registry, version, store, snap)  # the snapshot it trained on
             except ArtifactError as e:
                 print(f"kgrec train: run {version} written but not promoted: {e}", file=sys.stderr)
                 return 1

@@ -73,7 +73,6 @@ def graph(neo4j_uri_auth: tuple[str, str, str]) -> Iterator[Neo4jStore]:
     snapshot = store.snapshot()
     store.replace_learned("COMPLEMENT", real("complement", snapshot, drop="B09"), NEW)
     store.replace_learned("SUBSTITUTE", real("substitute", snapshot), NEW)
-    store.fixture_snapshot = snapshot  # type: ignore[attr-defined]
     yield store
     store.close()
 
@@ -102,7 +101,7 @@ def test_a_new_model_replaced_the_old_and_carries_its_evidence(graph: Neo4jStore
     models = graph.driver.execute_query(
         "MATCH ()-[e:COMPLEMENT]->() RETURN e.model AS model, count(*) AS n, collect(DISTINCT e.evidence) AS ev"
     ).records
-    table = real("complement", graph.fixture_snapshot, drop="B09")  # type: ignore[attr-defined]
+    table = real("complement", graph.snapshot(), drop="B09")
     evidence = set(table.column("evidence").to_pylist())
     assert [(r["model"], set(r["ev"])) for r in models] == [(NEW, evidence)]
     # the fixture's model lists are its co-purchase lists: every pair's evidence names the list first
