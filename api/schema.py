@@ -347,7 +347,7 @@ def _session_ranked(
         seeds = Seeds.of_history(catalog.history(customer, ctx.settings.session_recent))
     seeds = seeds or Seeds.of_history(np.empty(0, dtype=np.int64))
     ranked: SessionRanked = recommend(
-        catalog, index, seeds, k, rules.blocked[SESSION], _filter(ctx, catalog, f, session_id), catalog.walker
+        catalog, index, seeds, k, rules.blocked[SESSION], _filter(ctx, catalog, f, session_id), catalog.visits
     )
     seed_labels = [
         f"because you {verb} {_label(catalog, p)}"

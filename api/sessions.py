@@ -5,25 +5,24 @@ used dropped first), so memory stays bounded under any traffic. State is per pro
 route a session to one replica (sticky sessions) or the replicas will each see part of it.
 
 Ranking (:func:`recommend`): the most recent events are seeds, weighted by event type and recency. Candidates
-come from Pixie random walks that restart at the seeds (graph/walks.py, single-query mode, over the complement
-walk graph) and from the seeds' complement and substitute lists in the serving index (rank-weighted; this keeps
-the model's learned lists, which cover products without edges, in play). Both kinds of evidence are scaled to
-[0, 1] and summed per candidate, then re-ranked with the cosine between each candidate's embedding and the
-seeds' weighted mean embedding. With no session events the customer's reviewed products seed instead;
+come from Pixie random walks that restart at the seeds, over the complement walk graph (each seed's walk is walked
+once and kept; a session's are combined with Pixie's booster: graph/walks.py ProductVisits), and from the seeds'
+complement and substitute lists in the serving index (rank-weighted; this keeps the model's learned lists, which
+cover products without edges, in play). Both kinds of evidence are scaled to [0, 1] and summed per candidate, then
+re-ranked with the cosine between each candidate's embedding and the seeds' weighted mean embedding. With no session events the customer's reviewed products seed instead;
 remaining places go to popular products.
 """
 
 from __future__ import annotations
 
 import time
-import zlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from api.index import Catalog, Filter, ServingIndex
-from graph.walks import Walker, WalkParams
+from api.index import WALK_CANDIDATES, Catalog, Filter, ServingIndex
+from graph.walks import ProductVisits
 
 EVENT_WEIGHT = {"VIEW": 1.0, "CART": 2.0, "PURCHASE": 3.0, "REVIEW": 1.5}
 EVENT_VERB = {"VIEW": "viewed", "CART": "added to your cart", "PURCHASE": "bought", "REVIEW": "reviewed"}
@@ -32,11 +31,6 @@ RELATION_WEIGHT = {"complement": 1.0, "substitute": 0.6}  # what goes with it be
 LIST_DEPTH = 50  # entries read from each seed's list
 EMBEDDING_WEIGHT = 0.4  # share of the final score that comes from embedding similarity
 MAX_EVENTS = 50
-WALK_CANDIDATES = 200
-# a session's walk: 5,000 steps of 10 (500 walkers) answer in under a millisecond on one core; Pixie's
-# default 100,000 would cost most of the request's latency budget. No early stopping: at this budget it rarely
-# stops a walk, and checking for it every other step cost more than half the walk (bench/api_bench.py)
-WALK = WalkParams(steps=5_000, walk_length=10, n_v=0)
 WALKED = -2  # seed index of a candidate that only the walk found (its seed is chosen after ranking)
 
 
@@ -155,11 +149,11 @@ def _list_evidence(index: ServingIndex, seeds: Seeds) -> tuple[np.ndarray, np.nd
     )
 
 
-def _walk_evidence(walker: Walker, seeds: Seeds) -> tuple[np.ndarray, np.ndarray]:
-    """Pixie visit scores from walks that restart at the seeds (graph/walks.py), seeded by the seeds themselves
-    so the same session state always gets the same answer."""
+def _walk_evidence(visits: ProductVisits, seeds: Seeds) -> tuple[np.ndarray, np.ndarray]:
+    """Pixie visit scores of walks from the seeds, combined from each seed's own kept walk (graph/walks.py), so
+    the same session state always gets the same answer."""
     query = dict(zip(seeds.positions.tolist(), seeds.weights.astype(np.float64).tolist(), strict=True))
-    found = walker.query(query, k=WALK_CANDIDATES, params=WALK, seed=zlib.crc32(seeds.positions.tobytes()))
+    found = visits.query(query, k=WALK_CANDIDATES)
     return found.products, found.scores
 
 
@@ -175,15 +169,15 @@ def recommend(
     k: int,
     blocked: np.ndarray,
     keep: Filter | None,
-    walker: Walker | None = None,
+    visits: ProductVisits | None = None,
 ) -> SessionRanked:
     """Top `k` for `seeds` (see the module docstring), then popular products for the places left."""
     cand, contrib, seed_of = _list_evidence(index, seeds)
     contrib = _scaled(contrib)
-    if walker is not None and len(seeds.positions):
-        walked, visits = _walk_evidence(walker, seeds)
+    if visits is not None and len(seeds.positions):
+        walked, visited = _walk_evidence(visits, seeds)
         cand = np.concatenate([cand, walked])
-        contrib = np.concatenate([contrib, _scaled(visits)]).astype(np.float32)
+        contrib = np.concatenate([contrib, _scaled(visited)]).astype(np.float32)
         seed_of = np.concatenate([seed_of, np.full(len(walked), WALKED, dtype=np.int64)])
     ok = ~blocked[cand] & ~np.isin(cand, seeds.positions)
     if keep is not None:
