@@ -309,7 +309,9 @@ def test_product_visits_are_each_products_own_walk_kept():
     assert cand.tolist() == row[row >= 0].tolist() and np.allclose(score, pre.counts[1][row >= 0])
     # one product: the query is its own walk; none of the query products among the answers
     one = visits.query({3: 2.0}, k=12)
-    assert one.products.tolist() == alone.products.tolist() and np.allclose(one.scores, alone.scores, rtol=1e-5)
+    assert one.products.tolist() == alone.products.tolist() and np.allclose(
+        one.scores, alone.scores, rtol=1e-5
+    )
     both = visits.query({3: 1.0, 21: 1.0}, k=30)
     assert not {3, 21} & set(both.products.tolist()) and np.all(np.diff(both.scores) <= 0)
     # an answer does not depend on what was asked (or evicted) before
