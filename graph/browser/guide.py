@@ -4,8 +4,10 @@ Neo4j's HTTP server serves Browser and nothing else we can add to, so the guide 
 Browser 5.24 fetches a remote guide (``:guide URL``, shown in its sidebar) and a remote style (``:style URL``)
 from the page itself: cross-origin, and only from hosts in ``browser.remote_content_hostname_whitelist``, whose
 default is ``guides.neo4j.com, localhost``. So the guide is served at ``http://localhost:PORT`` (no change to
-neo4j.conf), with CORS headers, answering the preflight that Browser's extra request headers cause.
-:func:`browser_link` makes a Browser URL that opens the guide as Browser starts (``?cmd=guide&arg=URL``).
+the allowlist), with CORS headers, answering the preflight that Browser's extra request headers cause.
+:func:`post_connect_cmd` is what the project's server sets as ``browser.post_connect_cmd``, so Browser opens the
+guide and loads the style on connecting; :func:`browser_link` makes a Browser URL that opens the guide as Browser
+starts (``?cmd=guide&arg=URL``), for servers without that setting.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ QUERIES = HERE / "queries.cypher"
 GUIDE = HERE / "guide.html"
 STYLE = HERE / "style.grass"
 DEFAULT_PORT = 8474
+DEFAULT_ORIGIN = f"http://localhost:{DEFAULT_PORT}"  # where `kgrec neo4j guide` serves
 # shown when no graph answers: the merchandiser edits them in the :params line
 PLACEHOLDER_PARAMS = {"asin": "PRODUCT-ASIN", "other": "OTHER-ASIN", "relation": "complement"}
 _SLOT = re.compile(r"\{\{([a-z]+)(?::([a-z-]+))?\}\}")
@@ -99,6 +102,13 @@ def example_params(store: Any) -> dict[str, str]:
 def browser_link(browser_url: str, guide_url: str) -> str:
     """A Neo4j Browser URL that opens the guide in the sidebar when Browser starts."""
     return f"{browser_url}?cmd=guide&arg={quote(guide_url, safe='')}"
+
+
+def post_connect_cmd(origin: str = DEFAULT_ORIGIN) -> str:
+    """Neo4j's ``browser.post_connect_cmd``: Browser runs it on every connect (commands without their colon,
+    split on ``;``), here opening the guide in the sidebar and loading the style (a remote style needs the same
+    allowlisted host as the guide). A Browser opened with ``?cmd=`` in its URL skips it."""
+    return f"guide {origin}/guide.html; style {origin}/style.grass"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,6 +1,7 @@
 """Neo4j Browser for merchandisers: the saved queries answer right on a fixture graph with learned edges, the guide
 renders every one of them, and in headless Chromium (Debian's, driven by Playwright; no browser is downloaded)
-Browser opens the guide, connects, and runs the guide's first query. Its screenshot is kept as a test artifact.
+Browser connects, opens the guide and loads the style by itself (the server's ``browser.post_connect_cmd``), and
+runs the guide's first query. Its screenshot is kept as a test artifact.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import pyarrow as pa
 import pytest
 
 from gnn.infer import learned_edges
-from graph.browser.guide import browser_link, example_params, load_queries, make_server, render_guide
+from graph.browser.guide import (
+    browser_link,
+    example_params,
+    load_queries,
+    make_server,
+    post_connect_cmd,
+    render_guide,
+)
 from graph.bulk_import import local_batches
 from graph.neo4j_server import ServerConfig
 from graph.neo4j_store import Neo4jStore
@@ -141,9 +149,28 @@ def test_the_saved_queries_answer_on_the_fixture(graph: Neo4jStore) -> None:
     assert run(graph, "rules") == []
 
 
+def server_post_connect_cmd(store: Neo4jStore) -> str | None:
+    """The server's ``browser.post_connect_cmd`` as Browser reads it on connecting (``dbms.clientConfig()``)."""
+    records = store.driver.execute_query("CALL dbms.clientConfig()", database_="system").records
+    return next((r["value"] for r in records if r["name"] == "browser.post_connect_cmd"), None)
+
+
 @pytest.fixture
 def guide_origin(graph: Neo4jStore) -> Iterator[str]:
-    server, origin = make_server(PARAMS, port=0)
+    """The guide served where the server's post-connect command fetches it (localhost:8474 for the project's own
+    server); on a NEO4J_URI server without that setting, on any free port (Browser is then opened with a link)."""
+    cmd = server_post_connect_cmd(graph)
+    if not os.environ.get("NEO4J_URI"):
+        assert cmd == post_connect_cmd(), "the project's server sets browser.post_connect_cmd"
+    port = 0
+    if cmd:
+        found = re.fullmatch(r"guide http://localhost:(\d+)/guide\.html; style \S+", cmd)
+        assert found, f"unexpected browser.post_connect_cmd {cmd!r}"
+        port = int(found.group(1))
+    try:
+        server, origin = make_server(PARAMS, port=port)
+    except OSError as e:
+        pytest.fail(f"cannot serve the guide on port {port} (a `kgrec neo4j guide` running?): {e}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield origin
@@ -153,17 +180,18 @@ def guide_origin(graph: Neo4jStore) -> Iterator[str]:
 
 @pytest.mark.neo4j
 @pytest.mark.browser
-def test_browser_opens_the_guide_connects_and_runs_its_first_query(
-    guide_origin: str, neo4j_uri_auth: tuple[str, str, str], chromium: Any, tmp_path: Path
+def test_browser_connects_opens_the_guide_by_itself_and_runs_its_first_query(
+    guide_origin: str, graph: Neo4jStore, neo4j_uri_auth: tuple[str, str, str], chromium: Any, tmp_path: Path
 ) -> None:
     uri, user, password = neo4j_uri_auth
     scheme, address = uri.split("://", 1)
-    link = browser_link(ServerConfig.from_env().browser_url, guide_origin + "/guide.html")
+    browser_url = ServerConfig.from_env().browser_url
+    by_itself = server_post_connect_cmd(graph) is not None
     shot = tmp_path / "browser-guide-bundle.png"
     page = chromium.new_page()
-    page.goto(link)
+    # the plain Browser URL, as a merchandiser types it: a ?cmd= link would make Browser skip post_connect_cmd
+    page.goto(browser_url if by_itself else browser_link(browser_url, guide_origin + "/guide.html"))
     guide = page.get_by_test_id("guidesDrawer")
-    guide.get_by_text("Merchandising the graph").first.wait_for(timeout=30_000)
 
     page.get_by_test_id("bolt-scheme-select").select_option(f"{scheme}://")
     page.get_by_test_id("boltaddress").fill(address)
@@ -172,8 +200,18 @@ def test_browser_opens_the_guide_connects_and_runs_its_first_query(
     page.get_by_test_id("connect").click()
     page.get_by_text("You are connected as user").wait_for(timeout=30_000)
 
-    # the guide's first page: the style, no auto-drawn extra edges, the parameters
-    guide.get_by_text(":style").click()
+    # no command typed or clicked: the guide's first page is open (its heading and lead are on no other page)
+    guide.get_by_text("Merchandising the graph").first.wait_for(timeout=30_000)
+    guide.get_by_text("Products, their learned complements and substitutes").wait_for(timeout=5_000)
+    if by_itself:
+        # and the style loaded: a frame for the :style command, without an error (the drawing below uses it)
+        style = page.get_by_test_id("frame").filter(has_text=f":style {guide_origin}/style.grass")
+        style.get_by_text("node.Product").first.wait_for(timeout=15_000)
+        assert style.get_by_text("Could not").count() == 0
+    else:
+        guide.get_by_text(":style").click()
+
+    # the rest of the guide's first page: no auto-drawn extra edges, the parameters
     guide.get_by_text(":config autoComplete").click()
     guide.locator("pre.runnable").first.click()
     page.get_by_test_id("editor-Run").click()
@@ -185,6 +223,7 @@ def test_browser_opens_the_guide_connects_and_runs_its_first_query(
     page.get_by_test_id("editor-Run").click()
     result = page.get_by_test_id("frame").first
     result.get_by_text("Displaying 6 nodes, 5 relationships").wait_for(timeout=30_000)
+    # "complement #1": the style's caption for learned complements, so the style is in force
     result.locator("svg text", has_text="complement #1").first.wait_for(timeout=15_000)
     page.screenshot(path=str(shot))
     labels = result.locator("svg text").all_text_contents()
