@@ -4,8 +4,9 @@ graphql-core resolves a value by building resolve info, completing its type and 
 field of every item: about 8 µs a field, and ``bundle(k: 10) { score reason product { id title } }`` has about
 50 of them. That cost, not the ranking (a cached list), bounds a bundle's throughput. This module answers the
 operations a shop's pages send all day — ``ping``, ``similar``, ``bundle`` and ``recommendations`` selecting
-fields of ``Recommendation`` and ``Product`` — by calling the same resolver functions (api/schema.py) and
-writing the selected fields straight into the JSON answer, as graphql-core would have.
+fields of ``Recommendation`` and ``Product``, and the ``trackEvent`` mutation alone — by calling the same resolver
+functions (api/schema.py) and writing the selected fields straight into the JSON answer, as graphql-core would
+have.
 
 It only ever answers what it is sure to answer identically, and declines everything else to the full GraphQL
 path (:meth:`FastPath.answer` returns None):
@@ -13,12 +14,14 @@ path (:meth:`FastPath.answer` returns None):
 - The document is parsed with the token limit and validated with the server's rules (the specification's,
   depth and aliases) once per distinct text, and planned only if it is one query operation whose root fields
   are among :data:`ROOTS`, each selecting plain fields, aliases and ``__typename`` (no fragments, no
-  directives, no repeated response key).
+  directives, no repeated response key), or one mutation operation of a single ``trackEvent``.
 - Per request: variables and arguments are read as graphql-core reads them (defaults, nullability): values that
   are already what their scalar type holds (a str for an ID, an int for an Int, ...) directly, anything else
   by graphql-core's own ``get_variable_values``; the cost limit is checked as api/limits.py does. A coercion
   error, a ``filter`` argument, a key the query needs but the caller lacks, or any exception from a resolver
   (an unknown product, ``k`` out of range) declines: the full path then gives the client its exact error.
+  ``trackEvent`` checks its caller's role and every argument before it records anything, so a declined event
+  is recorded once, by the full path, or not at all.
 
 So the full path stays the reference, and tests/api/test_fastpath.py checks the two agree on every shape this
 module plans. Operation metrics are recorded as api/metrics.py's schema extension records them.
@@ -47,11 +50,12 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.language import NamedTypeNode, NonNullTypeNode
 from graphql.pyutils import Undefined
-from graphql.type import GraphQLSchema, is_non_null_type
+from graphql.type import GraphQLEnumType, GraphQLSchema, is_non_null_type
 from graphql.utilities import type_from_ast, value_from_ast
 
+from api.auth import FRONTEND, MERCHANDISER
 from api.limits import CACHE_SIZE, query_cost, validation_rules
-from api.schema import PRODUCT_VALUES, Context, _related_ranked, _session_ranked
+from api.schema import PRODUCT_VALUES, Context, _related_ranked, _session_ranked, _track_event
 
 if TYPE_CHECKING:
     import strawberry
@@ -60,6 +64,8 @@ if TYPE_CHECKING:
     from api.settings import Settings
 
 ROOTS = frozenset({"ping", "similar", "bundle", "recommendations"})
+MUTATIONS = frozenset({"trackEvent"})
+TRACKERS = (FRONTEND, MERCHANDISER)  # the roles api/auth.py's CanTrack admits
 RECOMMENDATION_FIELDS = frozenset({"score", "reason", "product", "__typename"})
 PRODUCT_FIELDS = frozenset({"id", "title", "brand", "price", "categories", "__typename"})
 RELATED = {"similar": ("substitute", "an alternative to"), "bundle": ("complement", "goes with")}
@@ -84,8 +90,8 @@ class Plan:
     operation: OperationDefinitionNode
     roots: tuple[_Root, ...]
     cost: int | None  # the query cost when no variable sets a list size; else computed per request
-    # (name, scalar type, non-null, default) per variable when all are ID/String/Int/Boolean; else None
-    variables: tuple[tuple[str, str, bool, Any], ...] | None
+    # (name, scalar type or enum type, non-null, default) per variable when all are ID/String/Int/Boolean or enums
+    variables: tuple[tuple[str, Any, bool, Any], ...] | None
     ok: Any  # kgrec_operations_total{field, "ok"}, labelled as the metrics extension labels it
     latency: Any  # kgrec_operation_seconds{field}
 
@@ -118,6 +124,7 @@ class FastPath:
         self.metrics = metrics
         self.rules = [*specified_rules, *validation_rules(settings)]
         self._query_fields = self.schema.query_type.fields if self.schema.query_type else {}
+        self._mutation_fields = self.schema.mutation_type.fields if self.schema.mutation_type else {}
         self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
 
     def plan(self, query: str, operation_name: str | None) -> Plan | None:
@@ -141,10 +148,12 @@ class FastPath:
         if len(doc.definitions) != 1 or not isinstance(doc.definitions[0], OperationDefinitionNode):
             return None  # fragments, or several operations
         op = doc.definitions[0]
-        if op.operation is not OperationType.QUERY or op.directives:
+        if op.directives or op.operation is OperationType.SUBSCRIPTION:
             return None
         if operation_name is not None and (op.name is None or op.name.value != operation_name):
             return None
+        if op.operation is OperationType.MUTATION:
+            return self._plan_mutation(op)
         top = _plain_fields(op.selection_set, ROOTS)
         if top is None:
             return None
@@ -178,6 +187,20 @@ class FastPath:
                     _argument_plan(sel, definition),
                 )
             )
+        return self._finish(op, roots)
+
+    def _plan_mutation(self, op: OperationDefinitionNode) -> Plan | None:
+        """One ``trackEvent`` (a Boolean: no selection), nothing beside it."""
+        top = _plain_fields(op.selection_set, MUTATIONS)
+        if top is None or len(top) != 1 or top[0][1].selection_set is not None:
+            return None
+        key, sel = top[0]
+        definition = self._mutation_fields[sel.name.value]
+        return self._finish(
+            op, [_Root(key, sel.name.value, sel, definition, (), None, _argument_plan(sel, definition))]
+        )
+
+    def _finish(self, op: OperationDefinitionNode, roots: list[_Root]) -> Plan:
         first = roots[0].name if roots else "none"
         field = first if first in self.metrics.root_fields else "other"
         sized_by_variable = any(
@@ -231,6 +254,16 @@ class FastPath:
                         return None
                 else:
                     args = get_argument_values(root.definition, root.node, values)
+                if root.name == "trackEvent":
+                    if ctx.caller.role not in TRACKERS:
+                        return None
+                    customer = args.get("customerId")
+                    session, product = str(args["sessionId"]), str(args["productId"])
+                    _track_event(
+                        ctx, session, product, args["type"], None if customer is None else str(customer)
+                    )
+                    data[root.key] = True
+                    continue
                 if args.get("filter") is not None:
                     return None
                 k = args["k"]
@@ -271,28 +304,35 @@ _INT32 = 2**31
 
 def _variable_plan(
     schema: GraphQLSchema, op: OperationDefinitionNode
-) -> tuple[tuple[str, str, bool, Any], ...] | None:
-    """Each variable's (name, type, non-null, default) when every one is a plain scalar; None otherwise."""
+) -> tuple[tuple[str, Any, bool, Any], ...] | None:
+    """Each variable's (name, type, non-null, default) when every one is a plain scalar or an enum (its type
+    then the enum type itself); None otherwise."""
     out = []
     for d in op.variable_definitions or ():
         t, nonnull = d.type, isinstance(d.type, NonNullTypeNode)
         if nonnull:
             t = t.type
-        if not isinstance(t, NamedTypeNode) or t.name.value not in SIMPLE_SCALARS or d.directives:
+        if not isinstance(t, NamedTypeNode) or d.directives:
             return None
+        kind: str | GraphQLEnumType = t.name.value
+        if kind not in SIMPLE_SCALARS:
+            named = schema.get_type(t.name.value)
+            if not isinstance(named, GraphQLEnumType):
+                return None
+            kind = named
         default = Undefined
         if d.default_value is not None:
             default = value_from_ast(d.default_value, type_from_ast(schema, d.type), None)
             if default is Undefined:
                 return None
-        out.append((d.variable.name.value, t.name.value, nonnull, default))
+        out.append((d.variable.name.value, kind, nonnull, default))
     return tuple(out)
 
 
-def _simple_variables(plan: tuple[tuple[str, str, bool, Any], ...], raw: dict[str, Any]) -> dict | None:
+def _simple_variables(plan: tuple[tuple[str, Any, bool, Any], ...], raw: dict[str, Any]) -> dict | None:
     """graphql-core's coercion for values that are already what the type holds (a str for ID and String, an
-    int in 32 bits for Int, a bool for Boolean); None for anything else, which graphql-core then coerces (or
-    refuses) itself."""
+    int in 32 bits for Int, a bool for Boolean, a str naming a value for an enum, read by the enum's own
+    parse_value); None for anything else, which graphql-core then coerces (or refuses) itself."""
     out: dict[str, Any] = {}
     for name, type_, nonnull, default in plan:
         if name not in raw:
@@ -304,6 +344,13 @@ def _simple_variables(plan: tuple[tuple[str, str, bool, Any], ...], raw: dict[st
         v = raw[name]
         if v is None:
             if nonnull:
+                return None
+        elif isinstance(type_, GraphQLEnumType):
+            if type(v) is not str:
+                return None
+            try:
+                v = type_.parse_value(v)
+            except GraphQLError:
                 return None
         elif type_ in ("ID", "String"):
             if type(v) is not str:

@@ -363,6 +363,19 @@ def _session_ranked(
     return answer
 
 
+def _track_event(
+    ctx: Context, session_id: str, product_id: str, type_: EventType, customer_id: str | None
+) -> bool:
+    """Record the event; every check comes first, so a refused event changes nothing (the direct executor,
+    api/fastpath.py, relies on that to hand a refused one to GraphQL execution)."""
+    catalog, _, _, _ = ctx.ready()
+    pos = _position(catalog, product_id)
+    session = _check_id(session_id, "sessionId")
+    customer = None if customer_id is None else _check_id(customer_id, "customerId")
+    ctx.serving.sessions.track(session, pos, EventType(type_).value, customer)
+    return True
+
+
 def _session_recommendations(
     ctx: Context, session_id: str | None, customer_id: str | None, k: int, f: RecFilter | None
 ) -> list[Recommendation]:
@@ -563,16 +576,13 @@ class Mutation:
         type: EventType,
         customer_id: strawberry.ID | None = None,
     ) -> bool:
-        ctx: Context = info.context
-        catalog, _, _, _ = ctx.ready()
-        pos = _position(catalog, str(product_id))
-        ctx.serving.sessions.track(
-            _check_id(str(session_id), "sessionId"),
-            pos,
-            type.value,
-            None if customer_id is None else _check_id(str(customer_id), "customerId"),
+        return _track_event(
+            info.context,
+            str(session_id),
+            str(product_id),
+            type,
+            None if customer_id is None else str(customer_id),
         )
-        return True
 
     @strawberry.mutation(
         description="Put `other` first in `product`'s list (remove: take the pin away). Merchandisers only.",

@@ -70,7 +70,11 @@ PLANNED = [
 ]
 DECLINED_PLANS = [
     '{ product(id: "C01") { id } }',  # not a root it plans
-    'mutation { trackEvent(sessionId: "s", productId: "C01", type: VIEW) }',
+    'mutation { a: trackEvent(sessionId: "s", productId: "C01", type: VIEW) '
+    'b: trackEvent(sessionId: "s", productId: "C02", type: VIEW) }',  # one event at a time
+    'mutation { trackEvent(sessionId: "s", productId: "C01", type: VIEW) pin(productId: "C01", otherId: "C02") }',
+    'mutation { pin(productId: "C01", otherId: "C02") }',
+    'mutation @skip(if: false) { trackEvent(sessionId: "s", productId: "C01", type: VIEW) }',
     '{ bundle(productId: "C01") { ...R } } fragment R on Recommendation { score }',
     '{ bundle(productId: "C01") { score @include(if: true) } }',
     '{ bundle(productId: "C01") { score score } }',  # repeated key: graphql merges it
@@ -193,3 +197,99 @@ def test_a_sessions_answer_is_kept_until_its_state_changes(app: GraphQLApp):
     app.serving.sessions.track("fast-1", app.serving.catalog.position["M07"], "VIEW", None)
     again = _session_ranked(_context(app), "fast-1", None, 5, None)
     assert again is not first and again.reasons != first.reasons
+
+
+TRACKED = [  # (mutation, variables): each answers as GraphQL execution does and records the same event
+    ('mutation { trackEvent(sessionId: "$S", productId: "C01", type: VIEW) }', None),
+    ('mutation { t: trackEvent(sessionId: "$S", productId: "L02", type: CART, customerId: "U1") }', None),
+    (
+        "mutation T($s: ID!, $p: ID!, $t: EventType!) { trackEvent(sessionId: $s, productId: $p, type: $t) }",
+        {"s": "$S", "p": "M03", "t": "PURCHASE"},
+    ),
+    (
+        'mutation T($s: ID!, $t: EventType = VIEW, $c: ID) { trackEvent(sessionId: $s, productId: "B02", '
+        "type: $t, customerId: $c) }",
+        {"s": "$S", "c": None},
+    ),
+]
+REFUSED = [  # planned, refused before anything is recorded; the full path gives the error
+    ('mutation { trackEvent(sessionId: "$S", productId: "nope", type: VIEW) }', None, "frontend"),
+    ('mutation { trackEvent(sessionId: "$S", productId: "C01", type: VIEW) }', None, None),  # no key
+    (
+        'mutation { trackEvent(sessionId: "$S", productId: "C01", type: VIEW) }',
+        None,
+        "reader",
+    ),  # no such role
+    (
+        'mutation T($t: EventType!) { trackEvent(sessionId: "$S", productId: "C01", type: $t) }',
+        {"t": "NOPE"},
+        "frontend",
+    ),
+    (
+        'mutation T($t: EventType!) { trackEvent(sessionId: "$S", productId: "C01", type: $t) }',
+        {"t": 1},
+        "frontend",
+    ),
+    ('mutation { trackEvent(sessionId: "", productId: "C01", type: VIEW) }', None, "frontend"),
+    (
+        'mutation { trackEvent(sessionId: "$S", productId: "C01", type: VIEW, customerId: "") }',
+        None,
+        "frontend",
+    ),
+]
+
+
+def _events(app: GraphQLApp, session: str) -> list[tuple[int, str]] | None:
+    s = app.serving.sessions.get(session)
+    return None if s is None else [*s.events]
+
+
+@pytest.mark.parametrize(("n", "mutation", "variables"), [(n, *t) for n, t in enumerate(TRACKED)])
+def test_track_event_is_recorded_as_graphql_execution_records_it(
+    app: GraphQLApp, n: int, mutation: str, variables: dict | None
+):
+    fast_s, full_s = f"track-fast-{n}", f"track-full-{n}"
+
+    def fill(session: str) -> tuple[str, dict | None]:
+        values = (
+            None
+            if variables is None
+            else {k: v.replace("$S", session) if isinstance(v, str) else v for k, v in variables.items()}
+        )
+        return mutation.replace("$S", session), values
+
+    query, values = fill(fast_s)
+    plan = app.fast.plan(query, None)
+    assert plan is not None
+    answer = app.fast.answer(plan, values, _context(app, role="frontend"))
+    query_full, values_full = fill(full_s)
+    result = asyncio.run(
+        app.schema.execute(
+            query_full, variable_values=values_full, context_value=_context(app, role="frontend")
+        )
+    )
+    assert not result.errors, result.errors
+    assert answer is not None and json.loads(answer) == {"data": result.data}
+    assert _events(app, fast_s) == _events(app, full_s) and len(_events(app, fast_s)) == 1
+    assert app.serving.sessions.get(fast_s).customer == app.serving.sessions.get(full_s).customer
+
+
+@pytest.mark.parametrize(("mutation", "variables", "role"), REFUSED)
+def test_a_refused_event_is_left_to_graphql_and_records_nothing(
+    app: GraphQLApp, mutation: str, variables: dict | None, role: str | None
+):
+    app.serving.sessions.track("refused", app.serving.catalog.position["C01"], "VIEW", None)
+    before = _events(app, "refused")
+    plan = app.fast.plan(mutation.replace("$S", "refused"), None)
+    assert plan is not None
+    assert app.fast.answer(plan, variables, _context(app, role=role)) is None
+    assert _events(app, "refused") == before
+    # and the full path refuses it too, with a GraphQL error
+    result = asyncio.run(
+        app.schema.execute(
+            mutation.replace("$S", "refused"),
+            variable_values=variables,
+            context_value=_context(app, role=role),
+        )
+    )
+    assert result.errors and _events(app, "refused") == before
