@@ -12,8 +12,12 @@ One run measures everything, so every figure comes from the same machine state:
    every session of the pool filled by `trackEvent`, so caches and session state have reached their steady
    size before memory is first read (a cache filling up is not a leak).
 4. Unloaded latency: the mix, one request at a time.
-5. Maximum throughput: a closed loop of --connections keep-alive connections for --max-seconds.
-6. Soak: an open loop at --load (0.8) of that maximum for --minutes. Requests leave on a fixed schedule whether or
+5. Maximum throughput, two ways: a closed loop of --connections keep-alive connections for --max-seconds (each
+   connection sends its next request when the last is answered), then the sustained maximum: open-loop steps of
+   --step-seconds at rising rates (from half the closed-loop figure, in tenths of it) until a step misses
+   Pixie's service level (p99 within --slo-ms, every request answered within the step); the last step that
+   held is the maximum. Paced arrivals queue where a closed loop would just slow down, so the two differ.
+6. Soak: an open loop at --load (0.8) of the sustained maximum for --minutes. Requests leave on a fixed schedule whether or
    not earlier ones came back, and each one's latency counts from its scheduled time, so a stall shows up in the
    figures instead of silently slowing the client down (no coordinated omission).
 
@@ -221,6 +225,34 @@ async def open_loop(
     return rec
 
 
+def sustained_max(
+    port: int, traffic: list[bytes], closed_max: float, connections: int, step_s: float, slo_ms: float
+) -> dict[str, float]:
+    """The highest open-loop rate, in steps of a tenth of the closed-loop maximum from half of it, whose step
+    answered every request within the step (plus a second) and kept p99 within `slo_ms`."""
+    best: dict[str, float] = {"rps": 0.0}
+    for tenth in range(5, 21):
+        rate = closed_max * tenth / 10
+        t = time.perf_counter()
+        rec = asyncio.run(open_loop(port, traffic, rate, step_s, 4 * connections, lambda *_: None))
+        took = time.perf_counter() - t
+        p50, p99 = rec.percentiles()
+        held = not rec.errors and took <= step_s + 1.0 and p99 <= slo_ms
+        print(
+            f"  step at {rate:8,.0f}/s: {len(rec.latency) / took:8,.0f}/s answered, p50 {p50:7.2f} ms, "
+            f"p99 {p99:8.2f} ms, {len(rec.errors)} errors: {'held' if held else 'missed'}",
+            flush=True,
+        )
+        if not held:
+            break
+        best = {"rps": rate, "p50_ms": p50, "p99_ms": p99, "closed_loop_share": tenth / 10}
+        time.sleep(1.0)  # let the server settle before the next step
+    print(
+        f"sustained maximum: {best['rps']:,.0f}/s ({best.get('closed_loop_share', 0):.1f}x the closed loop)"
+    )
+    return best
+
+
 def rss_mb(proc: psutil.Process) -> float:
     return proc.memory_info().rss / 2**20
 
@@ -291,6 +323,18 @@ def main() -> int:
         "--max-seconds", type=float, default=20.0, help="closed-loop maximum phase (default %(default)s)"
     )
     p.add_argument("--connections", type=int, default=8, help="keep-alive connections (default %(default)s)")
+    p.add_argument(
+        "--step-seconds",
+        type=float,
+        default=10.0,
+        help="each step of the sustained maximum (default %(default)s)",
+    )
+    p.add_argument(
+        "--slo-ms",
+        type=float,
+        default=60.0,
+        help="p99 a sustained step keeps within (default %(default)s, Pixie's)",
+    )
     args = p.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="kgrec-soak-"))
@@ -326,7 +370,15 @@ def main() -> int:
             asyncio.run(closed_loop(port, traffic, args.connections, args.max_seconds)),
             args.max_seconds,
         )
-        rate = args.load * figures["max"]["rps"]  # type: ignore[index]
+        figures["sustained"] = sustained_max(
+            port,
+            traffic,
+            figures["max"]["rps"],
+            args.connections,
+            args.step_seconds,
+            args.slo_ms,  # type: ignore[index]
+        )
+        rate = args.load * figures["sustained"]["rps"]  # type: ignore[index]
         rss_before = rss_mb(server)
         print(
             f"soak: {args.minutes:g} min open loop at {rate:,.0f}/s; RSS before {rss_before:.1f} MiB",
