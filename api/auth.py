@@ -22,6 +22,7 @@ from api.limits import ClientError
 
 MERCHANDISER = "merchandiser"
 FRONTEND = "frontend"
+TRACKERS = (FRONTEND, MERCHANDISER)  # the roles that may report shoppers' events
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class CanTrack(BasePermission):
     """The shop's frontend reports events with its own key, which cannot edit rules."""
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return _require(info, (FRONTEND, MERCHANDISER), info.field_name)
+        return _require(info, TRACKERS, info.field_name)
 
 
 class CanQuery(BasePermission):

@@ -53,7 +53,7 @@ from graphql.pyutils import Undefined
 from graphql.type import GraphQLEnumType, GraphQLSchema, is_non_null_type
 from graphql.utilities import type_from_ast, value_from_ast
 
-from api.auth import FRONTEND, MERCHANDISER
+from api.auth import TRACKERS
 from api.limits import CACHE_SIZE, query_cost, validation_rules
 from api.schema import PRODUCT_VALUES, Context, _related_ranked, _session_ranked, _track_event
 
@@ -65,7 +65,6 @@ if TYPE_CHECKING:
 
 ROOTS = frozenset({"ping", "similar", "bundle", "recommendations"})
 MUTATIONS = frozenset({"trackEvent"})
-TRACKERS = (FRONTEND, MERCHANDISER)  # the roles api/auth.py's CanTrack admits
 RECOMMENDATION_FIELDS = frozenset({"score", "reason", "product", "__typename"})
 PRODUCT_FIELDS = frozenset({"id", "title", "brand", "price", "categories", "__typename"})
 RELATED = {"similar": ("substitute", "an alternative to"), "bundle": ("complement", "goes with")}

@@ -80,8 +80,8 @@ class Catalog:
         dst = np.concatenate([c.coo()[1] for c in interactions])
         # product -> customers, for "customers who interacted with both" in explanations
         self.customers_of = CSR.from_coo(dst, src, self.n, snapshot.n("Customer"))
-        counts = np.bincount(dst, minlength=self.n)
-        self.popular: np.ndarray = np.argsort(-counts, kind="stable")[:N_POPULAR]
+        most_interacted = np.argsort(-np.bincount(dst, minlength=self.n), kind="stable")
+        self.popular: np.ndarray = most_interacted[:N_POPULAR]
         # session candidates: each seed's own numpy walk, kept (graph/walks.py ProductVisits); the most popular
         # products' walks in one batch now (about a second for Beauty's 12,101), any other's on first use on the
         # request's own thread (a GPU backend would add a transfer per request and gains only in batch mode)
@@ -89,9 +89,12 @@ class Catalog:
         self.visits: ProductVisits | None = None
         if walks:
             self.walker = Walker(WalkGraph.from_snapshot(snapshot, "complement"), backend="numpy")
-            most_asked = np.argsort(-counts, kind="stable")[:WALKS_PRECOMPUTED]
             self.visits = ProductVisits(
-                self.walker, SESSION_WALK, WALK_CANDIDATES, precompute=most_asked, max_cached=WALKS_CACHED
+                self.walker,
+                SESSION_WALK,
+                WALK_CANDIDATES,
+                precompute=most_interacted[:WALKS_PRECOMPUTED],
+                max_cached=WALKS_CACHED,
             )
 
     def positions(self, ids: list[str] | np.ndarray) -> np.ndarray:

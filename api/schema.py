@@ -372,7 +372,7 @@ def _track_event(
     pos = _position(catalog, product_id)
     session = _check_id(session_id, "sessionId")
     customer = None if customer_id is None else _check_id(customer_id, "customerId")
-    ctx.serving.sessions.track(session, pos, EventType(type_).value, customer)
+    ctx.serving.sessions.track(session, pos, type_.value, customer)
     return True
 
 

@@ -9,8 +9,8 @@ come from Pixie random walks that restart at the seeds, over the complement walk
 once and kept; a session's are combined with Pixie's booster: graph/walks.py ProductVisits), and from the seeds'
 complement and substitute lists in the serving index (rank-weighted; this keeps the model's learned lists, which
 cover products without edges, in play). Both kinds of evidence are scaled to [0, 1] and summed per candidate, then
-re-ranked with the cosine between each candidate's embedding and the seeds' weighted mean embedding. With no session events the customer's reviewed products seed instead;
-remaining places go to popular products.
+re-ranked with the cosine between each candidate's embedding and the seeds' weighted mean embedding. With no
+session events the customer's reviewed products seed instead; remaining places go to popular products.
 """
 
 from __future__ import annotations

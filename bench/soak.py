@@ -9,18 +9,18 @@ One run measures everything, so every figure comes from the same machine state:
 1. `kgrec load` of the Beauty meta and reviews into a temporary LocalStore (unless --store is given).
 2. `kgrec serve` as a subprocess (one uvicorn worker), with a frontend API key.
 3. Warm-up: `bundle` and `similar` once for every product of the pool (the products customers reviewed) and
-   every session of the pool filled by `trackEvent` and asked for its `recommendations`, so caches and session state have reached their steady
-   size before memory is first read (a cache filling up is not a leak).
+   every session of the pool filled by `trackEvent` and asked for its `recommendations`, so caches and session
+   state have reached their steady size before memory is first read (a cache filling up is not a leak).
 4. Unloaded latency: the mix, one request at a time.
 5. Maximum throughput, two ways: a closed loop of --connections keep-alive connections for --max-seconds (each
    connection sends its next request when the last is answered), then the sustained maximum: open-loop steps of
    --step-seconds at rising rates (from half the closed-loop figure, in tenths of it) until a step misses
    Pixie's service level (p99 within --slo-ms, every request answered within the step); the last step that
    held is the maximum. Paced arrivals queue where a closed loop would just slow down, so the two differ.
-6. Soak: an open loop at --load (0.8) of the sustained maximum for --minutes. Requests leave on a fixed schedule whether or
-   not earlier ones came back, and each one's latency counts from its scheduled time, so a stall shows up in the
-   figures instead of silently slowing the client down (no coordinated omission). The latency from each
-   request's write is printed beside it: the difference is the wait for a free connection and the client's own
+6. Soak: an open loop at --load (0.8) of the sustained maximum for --minutes. Requests leave on a fixed schedule
+   whether or not earlier ones came back, and each one's latency counts from its scheduled time, so a stall shows
+   up in the figures instead of silently slowing the client down (no coordinated omission). The latency from
+   each request's write is printed beside it: the difference is the wait for a free connection and the client's own
    1 ms dispatch ticks (epoll's resolution), which the closed-loop unloaded figure does not have.
 
 The mix: bundle 35%, similar 35%, session recommendations 20%, trackEvent 10%, over a fixed pool of sessions.
@@ -235,9 +235,10 @@ async def open_loop(
             due, raw = item
             sent = clock()
             error = await conn.send(raw)
+            done = clock()
             rec.due.append(due - t0)
-            rec.latency.append(clock() - due)
-            rec.from_send.append(clock() - sent)
+            rec.latency.append(done - due)
+            rec.from_send.append(done - sent)
             if error:
                 rec.errors.append(error)
         conn.close()
@@ -254,9 +255,9 @@ def sustained_max(
     best: dict[str, float] = {"rps": 0.0}
     for tenth in range(5, 21):
         rate = closed_max * tenth / 10
-        t = time.perf_counter()
+        t = clock()
         rec = run(open_loop(port, traffic, rate, step_s, 4 * connections, lambda *_: None))
-        took = time.perf_counter() - t
+        took = clock() - t
         p50, p99 = rec.percentiles()
         held = not rec.errors and took <= step_s + 1.0 and p99 <= slo_ms
         print(

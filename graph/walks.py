@@ -819,15 +819,7 @@ class Walker:
     ) -> Candidates:
         """Candidates for one product, or for several weighted ones (a session: ``{product: weight}``)."""
         params = params or WalkParams()
-        if isinstance(products, Mapping):
-            q = np.fromiter(products.keys(), np.int64, len(products))
-            w = np.fromiter(products.values(), np.float64, len(products))
-        else:
-            q = np.atleast_1d(np.asarray(products, np.int64))
-            w = np.ones(len(q))
-        self._check_products(q)
-        ok = (self._out_degree[q] > 0) & (w > 0)
-        exclude, q, w = q, q[ok], w[ok]
+        exclude, q, w = self._query_products(products)
         if len(q) == 0:
             return Candidates(np.empty(0, np.int64), np.empty(0, np.float32), 0, False)
         walkers = np.maximum(1, np.round(params.steps * self.step_shares(q, w) / params.walk_length)).astype(
@@ -862,18 +854,7 @@ class Walker:
         if len(q) > 1:
             visits_of = self._boost(per_query, cand)
         score = visits_of / self._norm(params.degree_norm)[cand]
-        keep = ~np.isin(cand, exclude)
-        cand, score = cand[keep], score[keep]
-        if len(cand) > k:
-            top = np.argpartition(-score, k - 1)[:k]
-            cand, score = cand[top], score[top]
-        order = np.lexsort((cand, -score))
-        return Candidates(
-            products=cand[order].astype(np.int64),
-            scores=score[order].astype(np.float32),
-            steps=int(done * len(group)),
-            stopped_early=stopped,
-        )
+        return _top_candidates(cand, score, exclude, k, int(done * len(group)), stopped)
 
     def batch(
         self,
@@ -933,6 +914,20 @@ class Walker:
         return BatchCandidates(
             queries=queries, candidates=cand, counts=vals, steps=int(len(rows) * per * params.walk_length)
         )
+
+    def _query_products(
+        self, products: int | Sequence[int] | Mapping[int, float]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(every query product, those that walk, their weights): a product walks with out-edges and weight > 0."""
+        if isinstance(products, Mapping):
+            q = np.fromiter(products.keys(), np.int64, len(products))
+            w = np.fromiter(products.values(), np.float64, len(products))
+        else:
+            q = np.atleast_1d(np.asarray(products, np.int64))
+            w = np.ones(len(q))
+        self._check_products(q)
+        ok = (self._out_degree[q] > 0) & (w > 0)
+        return q, q[ok], w[ok]
 
     def step_shares(self, q: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Pixie's allocation of a query's steps over its products `q` (weights `w`, each with out-edges): in
@@ -1029,36 +1024,38 @@ class ProductVisits:
 
     def query(self, products: Mapping[int, float], k: int) -> Candidates:
         """The top `k` for weighted query products (``{product: weight}``), none of them among the answers."""
-        q = np.fromiter(products.keys(), np.int64, len(products))
-        w = np.fromiter(products.values(), np.float64, len(products))
-        self.walker._check_products(q)
-        ok = (self.walker._out_degree[q] > 0) & (w > 0)
-        if not ok.any():
+        exclude, q, w = self.walker._query_products(products)
+        if len(q) == 0:
             return Candidates(np.empty(0, np.int64), np.empty(0, np.float32), 0, False)
-        shares = self.walker.step_shares(q[ok], w[ok])
         nodes, roots = [], []
-        for product, share in zip(q[ok].tolist(), shares.tolist(), strict=True):
+        for product, share in zip(q.tolist(), self.walker.step_shares(q, w).tolist(), strict=True):
             cand, score = self.visits(product)
             nodes.append(cand)
             # V_i: this walk's counts as the share of a joint walk's steps would have seen them
             roots.append(np.sqrt(score * self._norm[cand] * share))
-        cand = np.concatenate(nodes)
-        uniq, inverse = np.unique(cand, return_inverse=True)
-        score = (
-            np.bincount(inverse, weights=np.concatenate(roots), minlength=len(uniq)) ** 2 / self._norm[uniq]
+        uniq, inverse = np.unique(np.concatenate(nodes), return_inverse=True)
+        boosted = np.bincount(inverse, weights=np.concatenate(roots), minlength=len(uniq)) ** 2
+        return _top_candidates(
+            uniq, boosted / self._norm[uniq], exclude, k, self.params.steps * len(q), False
         )
-        keep = ~np.isin(uniq, q)
-        uniq, score = uniq[keep], score[keep]
-        if len(uniq) > k:
-            top = np.argpartition(-score, k - 1)[:k]
-            uniq, score = uniq[top], score[top]
-        order = np.lexsort((uniq, -score))
-        return Candidates(
-            products=uniq[order].astype(np.int64),
-            scores=score[order].astype(np.float32),
-            steps=self.params.steps * int(ok.sum()),
-            stopped_early=False,
-        )
+
+
+def _top_candidates(
+    cand: np.ndarray, score: np.ndarray, exclude: np.ndarray, k: int, steps: int, stopped: bool
+) -> Candidates:
+    """The `k` best of `cand` by `score` (ties by id), none of `exclude` among them."""
+    keep = ~np.isin(cand, exclude)
+    cand, score = cand[keep], score[keep]
+    if len(cand) > k:
+        top = np.argpartition(-score, k - 1)[:k]
+        cand, score = cand[top], score[top]
+    order = np.lexsort((cand, -score))
+    return Candidates(
+        products=cand[order].astype(np.int64),
+        scores=score[order].astype(np.float32),
+        steps=steps,
+        stopped_early=stopped,
+    )
 
 
 def save_candidates(
