@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from gnn.registry import RELATIONS, ArtifactError, Registry, ServingArtifact
+from gnn.registry import ArtifactError, Registry, ServingArtifact
+from graph.schema import CO_PURCHASE_TYPES, INTERACTION_TYPES, RELATIONS
 from graph.snapshot import CSR, Snapshot
 from graph.walks import ProductVisits, Walker, WalkGraph, WalkParams
 
 log = logging.getLogger(__name__)
 
 OBSERVED_LISTS = {"complement": "ALSO_BOUGHT", "substitute": "ALSO_VIEWED"}
-INTERACTIONS = ("REVIEWED", "PURCHASED", "VIEWED")
 OBSERVED_VERSION = "observed-lists"
 MAX_LIST = 500  # a ranked list is read no further: bounds the work of one request on a hub product
 N_POPULAR = 1000
@@ -75,7 +75,7 @@ class Catalog:
         self.leaf_category = snapshot.product_category()  # diversity groups by the deepest category
         self.customer_position: dict[str, int] = snapshot.index("Customer")
         self.reviewed = snapshot.rel("REVIEWED")  # customer -> products: a customer's history
-        interactions = [snapshot.rel(t) for t in INTERACTIONS]
+        interactions = [snapshot.rel(t) for t in INTERACTION_TYPES]
         src = np.concatenate([c.coo()[0] for c in interactions])
         dst = np.concatenate([c.coo()[1] for c in interactions])
         # product -> customers, for "customers who interacted with both" in explanations
@@ -311,12 +311,12 @@ def projection_embeddings(snapshot: Snapshot, dim: int, seed: int = 0) -> np.nda
         return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n_other))
 
     co = sum(
-        (bipartite(t, n, True) for t in ("ALSO_BOUGHT", "ALSO_VIEWED", "BOUGHT_TOGETHER")),
+        (bipartite(t, n, True) for t in CO_PURCHASE_TYPES),
         sp.csr_matrix((n, n), dtype=np.float32),
     )
     co = _row_normalized((co + co.T).tocsr())
     hubs = [
-        sum(bipartite(t, snapshot.n("Customer"), False) for t in INTERACTIONS),
+        sum(bipartite(t, snapshot.n("Customer"), False) for t in INTERACTION_TYPES),
         bipartite("IN_CATEGORY", snapshot.n("Category"), True),
     ]
     hops = [(_row_normalized(h.tocsr()), _row_normalized(h.T.tocsr())) for h in hubs]

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from gnn.registry import RELATIONS
-from graph.store import RULE_KINDS, RULE_RELATIONS, GraphStore
+from graph.schema import RELATIONS, RULE_KINDS, RULE_RELATIONS
+from graph.store import GraphStore
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from api.limits import ClientError, check_k, extensions
 from api.rules import SESSION, RuleSet
 from api.sessions import Seeds, SessionRanked, recommend
 from api.settings import Settings
-from gnn.registry import RELATIONS
+from graph.schema import CO_PURCHASE_TYPES, LEARNED_TYPES, RELATIONS
 
 if TYPE_CHECKING:
     from api.app import Serving
@@ -387,7 +387,7 @@ def _paths(catalog: Catalog, a: int, b: int) -> list[Path]:
     snap = catalog.snapshot
     pa_, pb = f"Product:{catalog.ids[a]}", f"Product:{catalog.ids[b]}"
     out: list[Path] = []
-    for type_ in ("ALSO_BOUGHT", "ALSO_VIEWED", "BOUGHT_TOGETHER", "COMPLEMENT", "SUBSTITUTE"):
+    for type_ in (*CO_PURCHASE_TYPES, *LEARNED_TYPES):
         csr = snap.rel(type_)
         if b in csr.row(a):
             out.append(Path(nodes=[pa_, pb], relations=[type_], text=f"{pa_} -[{type_}]-> {pb}"))

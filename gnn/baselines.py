@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from gnn.scoring import Scorer
-from gnn.split import INTERACTION_TYPES, RELATION_TYPE, RELATIONS
+from graph.schema import INTERACTION_TYPES, LABEL_TYPE, RELATIONS
 from graph.snapshot import Snapshot
 
 
@@ -41,7 +41,7 @@ def interactions(snap: Snapshot) -> sp.csr_matrix:
 
 def lists(snap: Snapshot, relation: str) -> sp.csr_matrix:
     """The relation's co-purchase lists as a binary product x product matrix (row a lists column b)."""
-    src, dst = snap.rel(RELATION_TYPE[relation]).coo()
+    src, dst = snap.rel(LABEL_TYPE[relation]).coo()
     n = snap.n("Product")
     return sp.csr_matrix((np.ones(len(src), dtype=np.float32), (src, dst)), shape=(n, n))
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
-from gnn.split import INTERACTION_TYPES
+from graph.schema import INTERACTION_TYPES, LABEL_TYPE
 from graph.snapshot import Snapshot
 
 # snapshot relationship -> (source node type, edge name, target node type)
@@ -49,7 +49,7 @@ def popularity(snap: Snapshot) -> np.ndarray:
     """float32 ``[n_products, len(POPULARITY)]``: log1p of list in/out degrees and of interaction counts."""
     n = snap.n("Product")
     cols = []
-    for type_ in ("ALSO_BOUGHT", "ALSO_VIEWED"):
+    for type_ in LABEL_TYPE.values():
         csr = snap.rel(type_)
         cols.append(np.bincount(csr.indices, minlength=n))
         cols.append(csr.degree())

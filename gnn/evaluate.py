@@ -34,7 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from gnn.scoring import Scorer
-from gnn.split import POPULATIONS, RELATION_TYPE, RELATIONS, Split
+from gnn.split import POPULATIONS, Split
+from graph.schema import LABEL_TYPE, RELATIONS
 
 Results = dict[str, dict[str, dict[str, dict[str, float]]]]
 IN_DEGREE = "in-degree"
@@ -44,7 +45,7 @@ _CELLS = 1 << 22
 
 def known_partners(split: Split, relation: str) -> sp.csr_matrix:
     """Boolean ``[n, n]``: row q marks q itself and every partner q lists in `relation` in the full graph."""
-    csr = split.full.rel(RELATION_TYPE[relation])
+    csr = split.full.rel(LABEL_TYPE[relation])
     n = split.full.n("Product")
     src, dst = csr.coo()
     rows = np.concatenate([src, np.arange(n)])
@@ -155,9 +156,7 @@ def in_degree_direction(split: Split, pairs: np.ndarray) -> float:
     """The heuristic beside :func:`direction_accuracy`: the end listed more often in train is the target."""
     if len(pairs) == 0:
         return float("nan")
-    indeg = np.bincount(
-        split.train.rel(RELATION_TYPE["complement"]).indices, minlength=split.train.n("Product")
-    )
+    indeg = np.bincount(split.train.rel(LABEL_TYPE["complement"]).indices, minlength=split.train.n("Product"))
     a, b = indeg[pairs[:, 0]], indeg[pairs[:, 1]]
     return float(((b > a) + 0.5 * (b == a)).mean())
 

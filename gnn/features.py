@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from gnn.data import sparse_csr
-from gnn.split import INTERACTION_TYPES
+from graph.schema import INTERACTION_TYPES
 from graph.snapshot import Snapshot
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern: words of two or more characters

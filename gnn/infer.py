@@ -13,11 +13,10 @@ import pyarrow as pa
 import torch
 
 from gnn.model_scorer import GNNScorer
-from gnn.registry import RELATIONS, Registry, ServingArtifact
+from gnn.registry import Registry, ServingArtifact
+from graph.schema import INTERACTION_TYPES, LEARNED_TYPE, RELATIONS
 from graph.snapshot import Snapshot
 from graph.store import GraphStore
-
-LEARNED_TYPE = {"complement": "COMPLEMENT", "substitute": "SUBSTITUTE"}
 
 
 def top_k(
@@ -67,11 +66,10 @@ def serving_artifact(
 
 
 # the observed lists that back a learned pair, per relation: (type, walked both ways)
-OBSERVED = {
+EVIDENCE_TYPES = {
     "complement": (("ALSO_BOUGHT", False), ("BOUGHT_TOGETHER", False)),
     "substitute": (("ALSO_VIEWED", True),),
 }
-CUSTOMER_TYPES = ("REVIEWED", "PURCHASED", "VIEWED")
 EVIDENCE_CHUNK = 1_000_000  # pairs per vectorized pass: bounds the memory of the shared-customer count
 
 
@@ -87,7 +85,7 @@ def evidence(snap: Snapshot, relation: str, src: np.ndarray, dst: np.ndarray) ->
     n = snap.n("Product")
     parts: list[np.ndarray] = []  # a string per pair per kind of evidence ("" where absent)
     keys = _pair_keys(src, dst, n)
-    for type_, both in OBSERVED[relation]:
+    for type_, both in EVIDENCE_TYPES[relation]:
         s, d = snap.rel(type_).coo()
         known = np.unique(
             np.concatenate([_pair_keys(s, d, n), _pair_keys(d, s, n)]) if both else _pair_keys(s, d, n)
@@ -97,7 +95,7 @@ def evidence(snap: Snapshot, relation: str, src: np.ndarray, dst: np.ndarray) ->
     import scipy.sparse as sp
 
     c_src, c_dst = [], []
-    for type_ in CUSTOMER_TYPES:
+    for type_ in INTERACTION_TYPES:
         cs, ps = snap.rel(type_).coo()  # customer -> product
         c_src.append(ps)
         c_dst.append(cs)

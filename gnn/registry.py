@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from graph.schema import RELATIONS
+
 SERVING_FILE = "serving.npz"
 MANIFEST_FILE = "manifest.json"
-RELATIONS = ("complement", "substitute")
 
 
 class ArtifactError(ValueError):

@@ -38,17 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.schema import RELATION_OF
+from graph.schema import CO_PURCHASE_TYPES, INTERACTION_TYPES, LABEL_TYPE, LEARNED_TYPES, RELATIONS
 from graph.snapshot import CSR, Snapshot
 
-# relation of the API -> the observed list type that labels it
-RELATION_TYPE: dict[str, str] = {rel: type_ for type_, rel in RELATION_OF.items()}
-RELATIONS: tuple[str, ...] = tuple(RELATION_TYPE)
 POPULATIONS: tuple[str, ...] = ("warm", "cold", "new")
-# every product-to-product list a held-out pair is removed from (BOUGHT_TOGETHER is a co-purchase list too)
-COPURCHASE_TYPES: tuple[str, ...] = ("ALSO_BOUGHT", "ALSO_VIEWED", "BOUGHT_TOGETHER")
-INTERACTION_TYPES: tuple[str, ...] = ("REVIEWED", "PURCHASED", "VIEWED")
-LEARNED_TYPES: tuple[str, ...] = ("COMPLEMENT", "SUBSTITUTE")
 
 
 @dataclass
@@ -125,7 +118,7 @@ def make_split(
     """
     rng = np.random.default_rng(seed)
     n = snap.n("Product")
-    lists = {rel: snap.rel(RELATION_TYPE[rel]) for rel in RELATIONS}
+    lists = {rel: snap.rel(LABEL_TYPE[rel]) for rel in RELATIONS}
     lists_any = np.any([c.degree() > 0 for c in lists.values()], axis=0)
     order = rng.permutation(np.flatnonzero(lists_any))
     n_new, n_cold = round(new_frac * n), round(cold_frac * n)
@@ -215,7 +208,7 @@ def _assemble(
         if type_ in LEARNED_TYPES:
             continue
         src, dst = csr.coo()
-        if type_ in COPURCHASE_TYPES:
+        if type_ in CO_PURCHASE_TYPES:
             keep = ~isolated[src] & ~isolated[dst] & ~np.isin(_pair_key(src, dst, n), removed_keys)
         elif type_ in INTERACTION_TYPES:
             keep = ~silent[dst]

@@ -46,7 +46,8 @@ from gnn.model import LinkModel
 from gnn.model_scorer import CONFIG_FILE, FEATURES_FILE, MODEL_FILE, GNNScorer, Prepared, build_model
 from gnn.registry import SERVING_FILE, Registry
 from gnn.sampler import HardNegatives, HeteroNeighborSampler
-from gnn.split import RELATION_TYPE, RELATIONS, Split, make_split
+from gnn.split import Split, make_split
+from graph.schema import LABEL_TYPE, RELATIONS
 from graph.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -302,7 +303,7 @@ class Trainer:
         supervision, known = {}, {}
         for rel in RELATIONS:
             pos = np.concatenate([inner.heldout[rel][p] for p in inner.heldout[rel]])
-            train_src, train_dst = self.graph.rel(RELATION_TYPE[rel]).coo()
+            train_src, train_dst = self.graph.rel(LABEL_TYPE[rel]).coo()
             known[rel] = SparseRows.from_coo(
                 np.concatenate([train_src, pos[:, 0]]), np.concatenate([train_dst, pos[:, 1]]), n, n
             )
@@ -322,7 +323,7 @@ class Trainer:
         return {
             rel: HardNegatives(
                 self.prepared.category,
-                np.bincount(message.rel(RELATION_TYPE[rel]).indices, minlength=n),
+                np.bincount(message.rel(LABEL_TYPE[rel]).indices, minlength=n),
                 both,
                 tuple(self.config.negative_mix),
             )

@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 
 from graph import neo4j_server
 from graph.neo4j_server import Neo4jServerError, ServerConfig
-from graph.schema import NODES, RELATIONSHIPS, GraphBatch
-from graph.store import RULE_KINDS, RULES_SCHEMA
+from graph.schema import NODES, RELATIONSHIPS, RULE_KINDS, GraphBatch
+from graph.store import RULES_SCHEMA
 
 log = logging.getLogger(__name__)
 

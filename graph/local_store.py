@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from graph.schema import LEARNED, NODES, RELATIONSHIPS, GraphBatch
+from graph.schema import LEARNED_TYPES, NODES, RELATIONSHIPS, GraphBatch
 from graph.snapshot import Snapshot
 from graph.store import RULES_SCHEMA, WriteCounts, check_rule
 
@@ -85,8 +85,8 @@ class LocalStore:
         return out
 
     def replace_learned(self, type_: str, table: pa.Table, model: str) -> int:
-        if type_ not in LEARNED:
-            raise ValueError(f"learned relationship must be one of {LEARNED}, not {type_!r}")
+        if type_ not in LEARNED_TYPES:
+            raise ValueError(f"learned relationship must be one of {LEARNED_TYPES}, not {type_!r}")
         table = GraphBatch(rels={type_: table}).rels[type_]
         table = table.set_column(
             table.schema.get_field_index("model"), "model", pa.array([model] * table.num_rows)

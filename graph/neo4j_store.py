@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.schema import LEARNED, NODES, RELATIONSHIPS, GraphBatch
+from graph.schema import LEARNED_TYPES, NODES, RELATIONSHIPS, GraphBatch
 from graph.snapshot import CSR, Snapshot
 from graph.store import RULES_SCHEMA, WriteCounts, check_rule
 
@@ -137,7 +137,7 @@ def _rel_page_cypher(type_: str) -> str:
     )
 
 
-_LEARNED_CYPHER = {t: _learned_cypher(t) for t in LEARNED}
+_LEARNED_CYPHER = {t: _learned_cypher(t) for t in LEARNED_TYPES}
 _LOOKUP = {
     label: f"MATCH (n:{label}) WHERE n.{spec.key} IN $k RETURN collect(n.{spec.key}) AS k, collect(id(n)) AS ids"
     for label, spec in NODES.items()
@@ -505,8 +505,8 @@ class Neo4jStore:
         lose their edges last. One writer of a learned type at a time. Returns the edges written (rows naming
         an unknown product are skipped and logged).
         """
-        if type_ not in LEARNED:
-            raise ValueError(f"learned relationship must be one of {LEARNED}, not {type_!r}")
+        if type_ not in LEARNED_TYPES:
+            raise ValueError(f"learned relationship must be one of {LEARNED_TYPES}, not {type_!r}")
         self.ensure_schema()
         table = _first_per_pair(GraphBatch(rels={type_: table}).rels[type_])
         table = table.take(pc.sort_indices(table, [("src", "ascending")]))  # stable: ranks keep their order

@@ -80,11 +80,23 @@ RELATIONSHIPS: dict[str, RelSpec] = {
     "SUBSTITUTE": _rel("SUBSTITUTE", "Product", "Product", *_LEARNED),
 }
 
-# Observed relationships that a loader may write; learned ones come only from gnn/ inference.
-OBSERVED = tuple(t for t in RELATIONSHIPS if t not in ("COMPLEMENT", "SUBSTITUTE"))
-LEARNED = ("COMPLEMENT", "SUBSTITUTE")
-# Which relation of the API a co-purchase type labels (DESIGN.md, "Learning").
-RELATION_OF = {"ALSO_BOUGHT": "complement", "ALSO_VIEWED": "substitute"}
+# The vocabulary, declared once. A relationship *type* (upper case) is a kind of edge in the graph; an API
+# *relation* (lower case) is what is served: `similar` answers substitutes, `bundle` complements.
+RELATIONS: tuple[str, ...] = ("complement", "substitute")
+LEARNED_TYPES: tuple[str, ...] = ("COMPLEMENT", "SUBSTITUTE")  # written only by gnn/ inference
+# relation -> the learned type that stores its ranked lists
+LEARNED_TYPE: dict[str, str] = dict(zip(RELATIONS, LEARNED_TYPES, strict=True))
+# relation -> the observed list type that labels it (DESIGN.md, "Learning")
+LABEL_TYPE: dict[str, str] = {"complement": "ALSO_BOUGHT", "substitute": "ALSO_VIEWED"}
+# Customer -> Product: what shoppers did
+INTERACTION_TYPES: tuple[str, ...] = ("REVIEWED", "PURCHASED", "VIEWED")
+# Product -> Product: the observed co-purchase lists, directed as the source lists them
+CO_PURCHASE_TYPES: tuple[str, ...] = ("ALSO_BOUGHT", "ALSO_VIEWED", "BOUGHT_TOGETHER")
+# what a loader may write
+OBSERVED_TYPES: tuple[str, ...] = tuple(t for t in RELATIONSHIPS if t not in LEARNED_TYPES)
+# merchandiser rules: their kinds (relationship types) and the relations a rule applies to
+RULE_KINDS: tuple[str, ...] = ("PINNED", "BLOCKED")
+RULE_RELATIONS: tuple[str, ...] = (*RELATIONS, "all")
 
 
 def empty_table(schema: pa.Schema) -> pa.Table:

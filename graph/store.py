@@ -15,11 +15,9 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from graph.schema import GraphBatch
+from graph.schema import RULE_KINDS, RULE_RELATIONS, GraphBatch
 from graph.snapshot import Snapshot
 
-RULE_KINDS = ("PINNED", "BLOCKED")
-RULE_RELATIONS = ("complement", "substitute", "all")
 RULES_SCHEMA = pa.schema(
     [
         pa.field("kind", pa.string()),  # PINNED | BLOCKED

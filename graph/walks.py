@@ -80,13 +80,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from graph.schema import CO_PURCHASE_TYPES, INTERACTION_TYPES
 from graph.snapshot import Snapshot
 
 log = logging.getLogger("kgrec.walks")
 
 BACKENDS = ("auto", "cugraph", "torch", "numpy")
-INTERACTIONS = ("REVIEWED", "PURCHASED", "VIEWED")  # customer -> product, walked both ways
-CO_PURCHASE = ("ALSO_BOUGHT", "BOUGHT_TOGETHER", "ALSO_VIEWED")  # product -> product, walked forward
+# interactions (customer -> product) are walked both ways; co-purchase lists forward (BOTH_WAYS aside)
 # Integer multiplicity of each relationship type in the walk graph of a relation (0 or absent: not walked).
 RELATION_WEIGHTS: dict[str, dict[str, int]] = {
     # tuned on the Beauty set (bench/walk_recall.py): a co-purchase list is the strongest complement signal
@@ -191,9 +191,9 @@ class WalkGraph:
         if relation not in RELATION_WEIGHTS:
             raise ValueError(f"relation must be one of {sorted(RELATION_WEIGHTS)}, not {relation!r}")
         w = dict(RELATION_WEIGHTS[relation] if weights is None else weights)
-        unknown = set(w) - set(INTERACTIONS) - set(CO_PURCHASE)
+        unknown = set(w) - set(INTERACTION_TYPES) - set(CO_PURCHASE_TYPES)
         if unknown:
-            raise ValueError(f"cannot walk {sorted(unknown)}: only {INTERACTIONS + CO_PURCHASE}")
+            raise ValueError(f"cannot walk {sorted(unknown)}: only {INTERACTION_TYPES + CO_PURCHASE_TYPES}")
         if any(int(v) != v or v < 0 for v in w.values()):
             raise ValueError(f"type weights are edge multiplicities: non-negative integers, not {w}")
         n_p, n_c = snapshot.n("Product"), snapshot.n("Customer")
@@ -208,7 +208,7 @@ class WalkGraph:
             if m == 0:
                 continue
             s, d = snapshot.rel(type_).coo()
-            if type_ in INTERACTIONS:
+            if type_ in INTERACTION_TYPES:
                 add(n_p + s, d, int(m))
                 add(d, n_p + s, int(m))
             else:

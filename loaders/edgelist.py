@@ -32,7 +32,8 @@ from loaders.quarantine import (
 )
 from loaders.summary import BatchBuilder, LoadError, LoadSummary
 
-RELATIONS = {
+# what an edge list may call its relation (case-insensitive) -> the relationship type it loads as
+RELATION_NAMES = {
     "also_bought": "ALSO_BOUGHT",
     "also_viewed": "ALSO_VIEWED",
     "bought_together": "BOUGHT_TOGETHER",
@@ -57,7 +58,7 @@ _HEADER_NAMES = {
 
 def relation_type(name: str) -> str | None:
     """The relationship type a relation name stands for (case-insensitive), None when it is none of them."""
-    return RELATIONS.get(name.strip().lower())
+    return RELATION_NAMES.get(name.strip().lower())
 
 
 def read_edgelist(
@@ -75,7 +76,7 @@ def read_edgelist(
     """
     default = relation_type(default_relation)
     if default is None:
-        raise ValueError(f"default_relation {default_relation!r} is none of {sorted(RELATIONS)}")
+        raise ValueError(f"default_relation {default_relation!r} is none of {sorted(RELATION_NAMES)}")
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
     out = BatchBuilder(summary, batch_size)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from graph.schema import RELATIONS
 from graph.store import default_store, open_store
 
 
@@ -28,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--registry", type=Path, default=Path("var/registry"), help="model registry (default %(default)s)"
     )
     p.add_argument("--version", help="run to use (default: the promoted one)")
-    p.add_argument("--relation", choices=("complement", "substitute"), required=True)
+    p.add_argument("--relation", choices=RELATIONS, required=True)
     p.add_argument("pairs", help="a TSV file of pairs, or - for stdin")
     return p
 

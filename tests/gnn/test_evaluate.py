@@ -21,7 +21,8 @@ from gnn.evaluate import (
     rank_metrics,
     write_report,
 )
-from gnn.split import POPULATIONS, RELATIONS, Split, make_split
+from gnn.split import POPULATIONS, Split, make_split
+from graph.schema import RELATIONS
 from graph.snapshot import CSR, Snapshot
 from loaders.synthetic import synthetic_snapshot
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gnn.split import COPURCHASE_TYPES, POPULATIONS, RELATIONS, Split, make_split
+from gnn.split import POPULATIONS, Split, make_split
+from graph.schema import CO_PURCHASE_TYPES, RELATIONS
 from graph.snapshot import CSR, Snapshot
 
 N_PRODUCTS, N_CUSTOMERS, N_CATEGORIES = 200, 120, 5
@@ -66,7 +67,7 @@ def _all_heldout(split: Split) -> np.ndarray:
 def test_no_held_out_pair_in_train_in_either_direction(snap: Snapshot, split: Split) -> None:
     held = _all_heldout(split)
     assert len(held) > 0
-    for type_ in COPURCHASE_TYPES:
+    for type_ in CO_PURCHASE_TYPES:
         train = _keys(split.train.rel(type_), N_PRODUCTS)
         for a, b in held.tolist():
             assert min(a, b) * N_PRODUCTS + max(a, b) not in train, (type_, a, b)
@@ -102,7 +103,7 @@ def test_populations_are_disjoint_and_sized(split: Split) -> None:
 
 def test_cold_and_new_lose_every_copurchase_pair(snap: Snapshot, split: Split) -> None:
     gone = np.concatenate([split.cold, split.new])
-    for type_ in COPURCHASE_TYPES:
+    for type_ in CO_PURCHASE_TYPES:
         src, dst = split.train.rel(type_).coo()
         assert not np.isin(src, gone).any() and not np.isin(dst, gone).any()
     # every list entry of a cold or new query is one of its held-out pairs

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from graph.schema import GraphBatch
 from loaders.amazon import MIN_TS, RELATED_2014, RELATED_2018, read_amazon
-from loaders.edgelist import RELATIONS, read_edgelist
+from loaders.edgelist import RELATION_NAMES, read_edgelist
 from loaders.quarantine import Quarantine
 from loaders.summary import LoadSummary
 
@@ -285,7 +285,9 @@ def test_reviews_load_every_valid_review_whatever_surrounds_it(
 @st.composite
 def edges(draw: st.DrawFn) -> list[tuple[str, str, str | None, float | None]]:
     """(src, dst, relation name as written or None, weight or None), distinct by (type, src, dst)."""
-    names = st.sampled_from(sorted(RELATIONS)).flatmap(lambda n: st.sampled_from([n, n.upper(), n.title()]))
+    names = st.sampled_from(sorted(RELATION_NAMES)).flatmap(
+        lambda n: st.sampled_from([n, n.upper(), n.title()])
+    )
     rows = draw(
         st.lists(
             st.tuples(
@@ -303,7 +305,7 @@ def edges(draw: st.DrawFn) -> list[tuple[str, str, str | None, float | None]]:
 
 
 def edge_type(name: str | None) -> str:
-    return RELATIONS[name.lower()] if name else "ALSO_BOUGHT"
+    return RELATION_NAMES[name.lower()] if name else "ALSO_BOUGHT"
 
 
 def edge_line(cells: Iterable[object], delimiter: str) -> bytes:
