@@ -31,8 +31,9 @@ import html
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from graph.schema import GraphBatch
 from loaders.quarantine import (
@@ -91,16 +92,12 @@ def read_amazon(
         usable = yield from _read_meta(meta, asins, quarantine, summary, out)
         if not usable:
             raise LoadError(f"{meta}: no usable product line (see the quarantine)")
-        products = out.flush()  # all of the meta file goes out before a bad reviews file can stop the load
-        if products is not None:
-            yield products
+        yield from out.drain()  # all of the meta file goes out before a bad reviews file can stop the load
     if reviews is not None:
         usable = yield from _read_reviews(reviews, asins, quarantine, summary, out)
         if not usable:
             raise LoadError(f"{reviews}: no usable review line (see the quarantine)")
-    last = out.flush()
-    if last is not None:
-        yield last
+    yield from out.drain()
 
 
 def parse_record(text: str) -> object:
@@ -121,21 +118,27 @@ def parse_record(text: str) -> object:
         return None
 
 
-def _record(text: str, key: str) -> tuple[dict | None, str | None, str | None]:
-    """(record, its id under `key`, None) for a usable line, else (record or None, None, quarantine reason)."""
+class _Bad(NamedTuple):
+    """Why a line is quarantined (a reason constant of loaders/quarantine.py)."""
+
+    reason: str
+
+
+def _record(text: str, key: str) -> tuple[dict[str, Any], str] | _Bad:
+    """(record, its id under `key`) for a usable line, else why it is quarantined."""
     record = parse_record(text)
     if not isinstance(record, dict):
-        return None, None, MALFORMED
-    value, reason = _id(record.get(key))
-    return record, value, reason
+        return _Bad(MALFORMED)
+    value = _id(record.get(key))
+    return value if isinstance(value, _Bad) else (record, value)
 
 
-def _id(value: object) -> tuple[str | None, str | None]:
+def _id(value: object) -> str | _Bad:
     if value is None or (isinstance(value, str) and not value.strip()):
-        return None, MISSING_ID
+        return _Bad(MISSING_ID)
     if not isinstance(value, str):
-        return None, BAD_ID
-    return value, None
+        return _Bad(BAD_ID)
+    return value
 
 
 def _meta_asins(path: Path) -> set[str]:
@@ -143,15 +146,15 @@ def _meta_asins(path: Path) -> set[str]:
     asins: set[str] = set()
     for _, text in read_lines(path, Quarantine(None)):
         if text is not None:
-            _, asin, _ = _record(text, "asin")
-            if asin is not None:
-                asins.add(asin)
+            parsed = _record(text, "asin")
+            if not isinstance(parsed, _Bad):
+                asins.add(parsed[1])
     return asins
 
 
 def _read_meta(
     path: Path, asins: set[str], quarantine: Quarantine, summary: LoadSummary, out: BatchBuilder
-) -> Iterator[GraphBatch]:
+) -> Generator[GraphBatch, None, int]:
     """The second pass over the meta file; returns how many products loaded."""
     products = summary.node("Product")
     seen: set[str] = set()
@@ -162,11 +165,12 @@ def _read_meta(
         if text is None:
             products.quarantined += 1
             continue
-        record, asin, reason = _record(text, "asin")
-        if reason is not None:
-            quarantine.add(path, number, reason, text)
+        parsed = _record(text, "asin")
+        if isinstance(parsed, _Bad):
+            quarantine.add(path, number, parsed.reason, text)
             products.quarantined += 1
             continue
+        record, asin = parsed
         if asin in seen:
             products.duplicate += 1
             continue
@@ -193,7 +197,7 @@ def _read_meta(
         for type_, listed in lists:
             _related(path, number, asin, type_, listed, asins, quarantine, summary, out)
         if out.full:
-            yield out.flush()
+            yield from out.drain()
     return len(seen)
 
 
@@ -326,14 +330,15 @@ def _related(
                 loaded.add(value)
                 out.rel(type_, (asin, value, 1.0))
             continue
-        reason = _id(value)[1] or (SELF_LOOP if value == asin else DANGLING)
+        bad = _id(value)
+        reason = bad.reason if isinstance(bad, _Bad) else SELF_LOOP if value == asin else DANGLING
         quarantine.add(path, number, reason, f"{type_} {asin} -> {value!r}")
         counts.quarantined += 1
 
 
 def _read_reviews(
     path: Path, asins: set[str] | None, quarantine: Quarantine, summary: LoadSummary, out: BatchBuilder
-) -> Iterator[GraphBatch]:
+) -> Generator[GraphBatch, None, int]:
     """Customers and REVIEWED edges; returns how many reviews loaded.
 
     The (reviewer, product) pairs seen are kept to find repeats: memory grows with the reviews (about 150 bytes
@@ -349,15 +354,12 @@ def _read_reviews(
         if text is None:
             reviewed.quarantined += 1
             continue
-        record, customer, reason = _record(text, "reviewerID")
-        if reason is None:
-            asin, reason = _id(record.get("asin"))
-            if reason is None and asins is not None and asin not in asins:
-                reason = DANGLING
-        if reason is not None:
-            quarantine.add(path, number, reason, text)
+        parsed = _review(text, asins)
+        if isinstance(parsed, _Bad):
+            quarantine.add(path, number, parsed.reason, text)
             reviewed.quarantined += 1
             continue
+        record, customer, asin = parsed
         if (customer, asin) in pairs:
             reviewed.duplicate += 1
             continue
@@ -378,8 +380,22 @@ def _read_reviews(
             out.node("Product", (asin, None, None, None))
         out.rel("REVIEWED", (customer, asin, ts, rating))
         if out.full:
-            yield out.flush()
+            yield from out.drain()
     return len(pairs)
+
+
+def _review(text: str, asins: set[str] | None) -> tuple[dict[str, Any], str, str] | _Bad:
+    """(record, customer, product) of a usable review line, else why it is quarantined."""
+    parsed = _record(text, "reviewerID")
+    if isinstance(parsed, _Bad):
+        return parsed
+    record, customer = parsed
+    asin = _id(record.get("asin"))
+    if isinstance(asin, _Bad):
+        return asin
+    if asins is not None and asin not in asins:
+        return _Bad(DANGLING)
+    return record, customer, asin
 
 
 def _ts(value: object, now: float, notes: list[str]) -> int | None:

@@ -108,7 +108,7 @@ def read_edgelist(
             continue
         counts = summary.rel(type_)
         counts.read += 1
-        src, dst = named.get("src"), named.get("dst")
+        src, dst = named.get("src", ""), named.get("dst", "")
         weight = _weight(named.get("weight"))
         reason = None
         if not src or not dst:
@@ -132,12 +132,10 @@ def read_edgelist(
                 out.node("Product", (asin, None, None, None))
         out.rel(type_, (src, dst, weight))
         if out.full:
-            yield out.flush()
+            yield from out.drain()
     if not edges:
         raise LoadError(f"{path}: no usable edge (see the quarantine)")
-    last = out.flush()
-    if last is not None:
-        yield last
+    yield from out.drain()
 
 
 def _cells(text: str, delimiter: str) -> list[str] | None:
@@ -151,8 +149,8 @@ def _cells(text: str, delimiter: str) -> list[str] | None:
 def _header(text: str, delimiter: str) -> dict[str, int] | None:
     """Column name -> position when the line is a header naming src and dst, else None (the line is data)."""
     cells = _cells(text, delimiter) or []
-    names = [_HEADER_NAMES.get(c.lower()) for c in cells]
-    if None in names or len(set(names)) != len(names) or not {"src", "dst"} <= set(names):
+    names = [name for c in cells if (name := _HEADER_NAMES.get(c.lower())) is not None]
+    if len(names) != len(cells) or len(set(names)) != len(names) or not {"src", "dst"} <= set(names):
         return None
     return {name: i for i, name in enumerate(names)}
 

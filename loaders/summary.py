@@ -13,6 +13,7 @@ once per distinct key: they are read and loaded when first met, and their repeat
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
@@ -109,10 +110,10 @@ class BatchBuilder:
     def full(self) -> bool:
         return self._pending >= self.batch_size
 
-    def flush(self) -> GraphBatch | None:
-        """The rows added since the last flush as one batch, or None when there are none."""
+    def drain(self) -> Iterator[GraphBatch]:
+        """The rows added since the last drain as one batch; nothing when there are none."""
         if not self._pending:
-            return None
+            return
         batch = GraphBatch(
             nodes={label: _table(rows, NODES[label].schema) for label, rows in self._nodes.items()},
             rels={type_: _table(rows, RELATIONSHIPS[type_].schema) for type_, rows in self._rels.items()},
@@ -122,7 +123,7 @@ class BatchBuilder:
         for type_, rows in self._rels.items():
             self.summary.rel(type_).loaded += len(rows)
         self._nodes, self._rels, self._pending = {}, {}, 0
-        return batch
+        yield batch
 
 
 def _table(rows: list[tuple[object, ...]], schema: pa.Schema) -> pa.Table:

@@ -114,7 +114,7 @@ def synthetic_batches(
         for start in range(0, csr.nnz, batch_size):
             part = slice(start, start + batch_size)
             columns = {"src": ids[spec.src].take(src[part]), "dst": ids[spec.dst].take(dst[part])}
-            if type_ == "REVIEWED":
+            if type_ == "REVIEWED" and csr.ts is not None:
                 columns |= {"ts": csr.ts[part], "rating": catalog.ratings[part]}
             elif csr.weights is not None:
                 columns["weight"] = csr.weights[part]

@@ -37,11 +37,11 @@ def test_batch_builder_flushes_full_batches_and_counts_loaded() -> None:
     assert not out.full and s.node("Customer").loaded == 0  # loaded once it leaves in a batch
     out.rel("REVIEWED", ("U1", "P1", None, 4.0))
     assert out.full
-    batch = out.flush()
-    assert batch is not None and len(batch) == 3
+    (batch,) = out.drain()
+    assert len(batch) == 3
     assert batch.nodes["Product"].to_pylist() == [{"asin": "P1", "title": "t", "brand": None, "price": 1.5}]
     assert batch.rels["REVIEWED"].to_pylist() == [{"src": "U1", "dst": "P1", "ts": None, "rating": 4.0}]
-    assert out.flush() is None
+    assert list(out.drain()) == []
     assert s.node("Product").loaded == 1 and s.rel("REVIEWED").loaded == 1
 
 
