@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from api.commands import evaluate as evaluate_command
+from kgrec.commands import evaluate as evaluate_command
 from gnn.baselines import CoOccurrence, RandomWalk, TitleSimilarity, all_baselines
 from gnn.evaluate import (
     IN_DEGREE,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.cli import main
+from kgrec.cli import main
 from gnn.infer import learned_edges, promote
 from gnn.model_scorer import load_model, load_scorer
 from gnn.registry import SERVING_FILE, ArtifactError, Registry

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.cli import main
+from kgrec.cli import main
 from gnn.evaluate import known_partners, rank_metrics
 from gnn.split import Split, make_split
 from gnn.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint

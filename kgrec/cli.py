@@ -1,4 +1,4 @@
-"""The `kgrec` command: one entry point, a subcommand per job, each in its own module under api/commands/.
+"""The `kgrec` command: one entry point, a subcommand per job, each in its own module under kgrec/commands/.
 
 Each command module provides ``add_parser(subparsers)`` (which registers its name, help and flags) and
 ``run(args) -> int``. This file only wires them, so adding a command never touches another's code.
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"api.commands.{name}")
+        module = importlib.import_module(f"kgrec.commands.{name}")
         p = module.add_parser(sub)
         p.set_defaults(_run=module.run)
     return parser
@@ -61,7 +61,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

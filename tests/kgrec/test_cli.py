@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import COMMANDS
+from kgrec.cli import COMMANDS
 
-BEAUTY = Path(__file__).parents[1].parent / "shared/data/amazon-beauty"
+BEAUTY = Path(__file__).parents[2].parent / "shared/data/amazon-beauty"
 
 
 def kgrec(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "kgrec", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
     )
 
 

@@ -79,7 +79,7 @@ def _most_reviewed(store: LocalStore) -> str:
 def run(args: argparse.Namespace) -> int:
     import httpx
 
-    from api.cli import main as kgrec
+    from kgrec.cli import main as kgrec
 
     store_spec = f"local:{args.store_dir}"
     store = LocalStore(args.store_dir)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     cmd = [
         sys.executable,
         "-m",
-        "api.cli",
+        "kgrec",
         "serve",
         "--store",
         store_spec,
