@@ -77,7 +77,8 @@ def _most_reviewed(store: LocalStore) -> str:
 def run(args: argparse.Namespace) -> int:
     import httpx
 
-    from api.settings import SettingsError, load_settings
+    from api.settings import load_settings
+    from graph.settings import SettingsError
 
     store_spec = f"local:{args.store_dir}"
     store = LocalStore(args.store_dir)

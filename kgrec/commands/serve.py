@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from api.settings import Settings, SettingsError, load_settings
+from api.settings import Settings, load_settings
+from graph.settings import SettingsError
 from kgrec.options import add_registry, add_store
 
 if TYPE_CHECKING:
