@@ -5,7 +5,8 @@ a TOML value or an environment string into the field's type, and a one-line help
 sources in order, later ones winning, so a deployment can keep a checked-in TOML file and override one value per
 environment; :func:`describe` and :func:`markdown_table` document every field from the same declarations.
 
-The casts are named per field, never guessed from annotations. Secrets (``secret=True``) are refused in a TOML
+The casts are named per field, never guessed from annotations. An empty variable (``KGREC_PORT=``) counts as
+unset, as a compose file's blank line means. Secrets (``secret=True``) are refused in a TOML
 file, so one can be committed safely; they come from the environment (or an explicit override) only. Every error
 is a :class:`SettingsError` naming the source (the file, the variable, the command line) and the key.
 
@@ -67,7 +68,7 @@ def to_path(value: Any) -> Path:
 
 
 def to_optional_path(value: Any) -> Path | None:
-    """A path, or None for an empty value (``KGREC_REGISTRY=`` unsets it)."""
+    """A path, or None for an empty one (``registry = ""`` in a TOML file unsets it)."""
     return to_path(value) if value not in (None, "") else None
 
 
@@ -173,7 +174,7 @@ def load(
     if prefix is not None:
         for name, f in fields.items():
             var = env_name(f, prefix)
-            if var in env:
+            if env.get(var, "").strip():
                 values[name] = _cast(f, env[var], var)
     for name, value in (overrides or {}).items():
         f = fields.get(name)

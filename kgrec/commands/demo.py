@@ -12,7 +12,7 @@ from pathlib import Path
 from graph.local_store import LocalStore
 from kgrec.commands.load import load
 from kgrec.commands.serve import make_server
-from kgrec.options import DEFAULT_REGISTRY, add_registry
+from kgrec.options import add_registry
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "amazon-beauty"
 
@@ -45,9 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=Path("var/demo-store"),
         help="the embedded store's folder (default %(default)s)",
     )
-    add_registry(
-        p, default=DEFAULT_REGISTRY, help="model registry; its promoted model serves when there is one"
-    )
+    add_registry(p, help="model registry; its promoted model serves when there is one")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--product", help="the product to ask about (default: the most reviewed one)")
     p.add_argument("--exit", action="store_true", help="stop the server after printing the answer")

@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_registry(p, default=None, help="model registry folder; its PROMOTED model is served and watched")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
-    p.add_argument("--config", type=Path, help="a TOML file of settings (see api/settings.py)")
+    p.add_argument("--config", type=Path, help="a TOML file of settings (README.md lists every key)")
     return p
 
 
