@@ -1,126 +1,144 @@
 """The serving settings: one typed dataclass, read from defaults, then a TOML file, then ``KGREC_*`` variables.
 
-Later sources win (defaults < TOML < environment < command-line flags), so a deployment can keep a checked-in
-TOML file and override one value per environment. Secrets never come from the file: API keys are read from
-``KGREC_API_KEYS`` only (``"key1:merchandiser,key2:reader"``), so a config file can be committed safely.
+Later sources win (defaults < TOML < environment < command-line flags; graph/settings.py reads them), so a
+deployment can keep a checked-in TOML file and override one value per environment. Secrets never come from the
+file: API keys are read from ``KGREC_API_KEYS`` only (``"key1:merchandiser,key2:reader"``), so a config file can
+be committed safely. README.md's configuration table is made from these declarations (a test keeps it so).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graph.settings import (
+    ENV_PREFIX,
+    SettingsError,
+    load,
+    setting,
+    to_bool,
+    to_float,
+    to_int,
+    to_optional_path,
+    to_str,
+    to_str_tuple,
+)
 from graph.store import default_store
 
 ROLES = ("merchandiser", "frontend", "reader")
-ENV_PREFIX = "KGREC_"
 
 
-class SettingsError(ValueError):
-    """A setting that cannot be read; the message names the source and the key."""
+def parse_api_keys(value: str | Mapping[str, str]) -> dict[str, str]:
+    """``"key1:merchandiser,key2:reader"`` (or a mapping) -> ``{key: role}``; an unknown role is an error, not a
+    silent reader."""
+    items = (
+        value.items() if isinstance(value, Mapping) else (_key_role(i) for i in value.split(",") if i.strip())
+    )
+    keys: dict[str, str] = {}
+    for key, role in items:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; roles are {ROLES}")
+        keys[key] = role
+    return keys
+
+
+def _key_role(item: str) -> tuple[str, str]:
+    key, sep, role = item.strip().rpartition(":")
+    if not sep or not key:
+        raise ValueError("entries are KEY:ROLE, got one without a role")
+    return key, role
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything the server reads at start; field names are the TOML keys and, upper-cased, the env names."""
 
-    store: str = field(default_factory=default_store)  # KGREC_STORE: local:DIR, neo4j, or a Neo4j URI
-    registry: Path | None = None  # None: serve the snapshot's observed lists until a registry is configured
-    host: str = "127.0.0.1"
-    port: int = 8000
-    # roles by API key; from the environment only (see the module docstring)
-    api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
-    queries_need_key: bool = False  # True: queries also need a key (any role)
-    cors_origins: tuple[str, ...] = ()
-    graphiql: bool = True
-    # limits
-    max_k: int = 100
-    max_depth: int = 8
-    max_aliases: int = 15
-    max_tokens: int = 2000
-    max_batch: int = 10
-    max_body_bytes: int = 65_536  # larger request bodies are refused (413) before they are parsed
-    max_cost: int = 5000
-    # background refreshes
-    reload_interval_s: float = 2.0  # how often PROMOTED is polled
-    rules_interval_s: float = 3.0  # how often the store's rules are re-read (changes show within ~2x this)
-    # sessions (in memory, per process)
-    max_sessions: int = 100_000
-    session_ttl_s: float = 1800.0
-    session_recent: int = 10  # how many recent events seed a session's recommendations
-    session_walks: bool = (
-        True  # Pixie walks from the session's items (False: its items' lists only; less memory)
+    store: str = setting(
+        default_factory=default_store, cast=to_str, help="the graph: local:DIR, neo4j, or a Neo4j URI"
     )
-    # the fallback index (no promoted model): dimension of the random-projection embeddings
-    fallback_dim: int = 32
-    graceful_shutdown_s: float = 10.0
-    # finished answers of pure queries kept (api/responses.py); 0: every request executes
-    response_cache_size: int = 20_000
-    # answer the hot read queries without graphql-core's per-field execution (api/fastpath.py); same answers
-    fast_path: bool = True
+    registry: Path | None = setting(
+        None,
+        cast=to_optional_path,
+        help="model registry folder; its PROMOTED model serves (unset: the graph's observed lists)",
+    )
+    host: str = setting("127.0.0.1", cast=to_str, help="address to listen on")
+    port: int = setting(8000, cast=to_int, help="port to listen on")
+    api_keys: Mapping[str, str] = setting(
+        default_factory=dict,
+        cast=parse_api_keys,
+        secret=True,
+        repr=False,
+        help="roles by API key, `key:role,...` (roles: merchandiser, frontend, reader)",
+    )
+    queries_need_key: bool = setting(False, cast=to_bool, help="queries also need a key (any role)")
+    cors_origins: tuple[str, ...] = setting(
+        (), cast=to_str_tuple, help="origins allowed to call the API from a browser (comma-separated)"
+    )
+    graphiql: bool = setting(True, cast=to_bool, help="serve GraphiQL to browsers at /graphql")
+    # limits
+    max_k: int = setting(
+        100, cast=to_int, help="the largest k, and most ids, one field may ask for (1..1000)"
+    )
+    max_depth: int = setting(8, cast=to_int, help="the deepest query nesting accepted")
+    max_aliases: int = setting(15, cast=to_int, help="the most aliases one query may use")
+    max_tokens: int = setting(2000, cast=to_int, help="the most tokens one query may have")
+    max_batch: int = setting(10, cast=to_int, help="the most operations in one batched request")
+    max_body_bytes: int = setting(
+        65_536, cast=to_int, help="larger request bodies are refused (413) before they are parsed"
+    )
+    max_cost: int = setting(5000, cast=to_int, help="the highest estimated cost of one query")
+    # background refreshes
+    reload_interval_s: float = setting(2.0, cast=to_float, help="how often PROMOTED is polled (seconds)")
+    rules_interval_s: float = setting(
+        3.0,
+        cast=to_float,
+        help="how often the store's rules are re-read (seconds; changes show within ~2x this)",
+    )
+    # sessions (in memory, per process)
+    max_sessions: int = setting(
+        100_000, cast=to_int, help="sessions kept at most (least recently used dropped)"
+    )
+    session_ttl_s: float = setting(
+        1800.0, cast=to_float, help="a session idle this long is forgotten (seconds)"
+    )
+    session_recent: int = setting(
+        10, cast=to_int, help="how many recent events seed a session's recommendations"
+    )
+    session_walks: bool = setting(
+        True,
+        cast=to_bool,
+        help="Pixie walks from the session's items (false: its items' lists only; less memory)",
+    )
+    fallback_dim: int = setting(
+        32, cast=to_int, help="with no promoted model: dimension of the random-projection embeddings"
+    )
+    graceful_shutdown_s: float = setting(
+        10.0, cast=to_float, help="on SIGTERM, how long in-flight requests may take to finish (seconds)"
+    )
+    response_cache_size: int = setting(
+        20_000, cast=to_int, help="finished answers of pure queries kept (0: every request executes)"
+    )
+    fast_path: bool = setting(
+        True, cast=to_bool, help="answer the hot read queries without graphql-core's per-field execution"
+    )
     # rate limits on /graphql (api/ratelimit.py): token buckets, requests per second and burst; 0 rps: no limit.
     # Off by default: behind a load balancer every request comes from its address unless FORWARDED_ALLOW_IPS
     # trusts it, so only a deployment knows which address limit means "one client".
-    rate_limit_key_rps: float = 0.0  # per valid API key
-    rate_limit_key_burst: int = 100
-    rate_limit_address_rps: float = 0.0  # per client address
-    rate_limit_address_burst: int = 50
-    rate_limit_clients: int = 100_000  # client addresses tracked at most (the least recently seen dropped)
-
-
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_SECRET = {"api_keys"}
-
-
-def _coerce(name: str, value: Any, source: str) -> Any:
-    """Turn a TOML value or an env string into the field's type; the error names where the bad value came from."""
-    kind = _FIELDS[name].type
-    try:
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            low = str(value).strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"not a boolean: {value!r}")
-        if kind == "int":
-            if isinstance(value, bool):
-                raise ValueError(f"not an integer: {value!r}")
-            return int(value)
-        if kind == "float":
-            return float(value)
-        if kind == "Path | None":
-            return Path(value).expanduser() if value not in (None, "") else None
-        if kind == "tuple[str, ...]":
-            items = value if isinstance(value, list) else str(value).split(",")
-            return tuple(str(v).strip() for v in items if str(v).strip())
-        return str(value)
-    except (TypeError, ValueError) as e:
-        raise SettingsError(f"{source}: bad value for {name}: {e}") from e
-
-
-def parse_api_keys(text: str) -> dict[str, str]:
-    """``"key1:merchandiser,key2:reader"`` -> ``{key: role}``; an unknown role is an error, not a silent reader."""
-    keys: dict[str, str] = {}
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        key, sep, role = item.rpartition(":")
-        if not sep or not key:
-            raise SettingsError(f"{ENV_PREFIX}API_KEYS: entries are KEY:ROLE, got one without a role")
-        if role not in ROLES:
-            raise SettingsError(f"{ENV_PREFIX}API_KEYS: unknown role {role!r}; roles are {ROLES}")
-        keys[key] = role
-    return keys
+    rate_limit_key_rps: float = setting(
+        0.0, cast=to_float, help="requests per second per valid API key (0: no limit)"
+    )
+    rate_limit_key_burst: int = setting(100, cast=to_int, help="burst per valid API key")
+    rate_limit_address_rps: float = setting(
+        0.0, cast=to_float, help="requests per second per client address (0: no limit)"
+    )
+    rate_limit_address_burst: int = setting(50, cast=to_int, help="burst per client address")
+    rate_limit_clients: int = setting(
+        100_000, cast=to_int, help="client addresses tracked at most (the least recently seen dropped)"
+    )
 
 
 def load_settings(
@@ -128,34 +146,15 @@ def load_settings(
 ) -> Settings:
     """Defaults, then `config` (or ``KGREC_CONFIG``), then ``KGREC_*`` from `env`, then non-None `overrides`."""
     env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    config = config or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
-    if config is not None:
-        try:
-            with open(config, "rb") as f:
-                table = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise SettingsError(f"cannot read config {config}: {e}") from e
-        for name, value in table.items():
-            if name in _SECRET:
-                raise SettingsError(
-                    f"{config}: {name} is a secret; set {ENV_PREFIX}API_KEYS in the environment"
-                )
-            if name not in _FIELDS:
-                raise SettingsError(f"{config}: unknown setting {name!r}; known: {sorted(_FIELDS)}")
-            values[name] = _coerce(name, value, str(config))
-    for name in _FIELDS:
-        var = ENV_PREFIX + name.upper()
-        if var in env and name not in _SECRET:
-            values[name] = _coerce(name, env[var], var)
-    if env.get(f"{ENV_PREFIX}API_KEYS"):
-        values["api_keys"] = parse_api_keys(env[f"{ENV_PREFIX}API_KEYS"])
-    for name, value in overrides.items():
-        if name not in _FIELDS:
-            raise SettingsError(f"unknown setting {name!r}")
-        if value is not None:
-            values[name] = _coerce(name, value, "command line") if name != "api_keys" else value
-    settings = Settings(**values)
+    if config is None and env.get(f"{ENV_PREFIX}CONFIG"):
+        config = Path(env[f"{ENV_PREFIX}CONFIG"])
+    settings = load(Settings, config, env, overrides=overrides)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    """What no single cast can check: ranges, and pairs of settings that only make sense together."""
     if not 1 <= settings.max_k <= 1000:
         raise SettingsError(f"max_k must be within 1..1000, not {settings.max_k}")
     for scope in ("key", "address"):
@@ -169,4 +168,3 @@ def load_settings(
             )
     if settings.rate_limit_clients < 1:
         raise SettingsError(f"rate_limit_clients must be >= 1, not {settings.rate_limit_clients}")
-    return settings

@@ -79,7 +79,7 @@ def sample_products(store_spec: str, n: int, seed: int = 0) -> list[str]:
 def start(
     store_spec: str, registry: Path | None, port: int, log: Path
 ) -> tuple[subprocess.Popen[bytes], float]:
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--store", store_spec, "--port", str(port)]
+    cmd = [sys.executable, "-m", "kgrec", "serve", "--store", store_spec, "--port", str(port)]
     if registry is not None:
         cmd += ["--registry", str(registry)]
     env = {**os.environ, "KGREC_API_KEYS": f"{KEY}:frontend"}

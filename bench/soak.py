@@ -281,7 +281,7 @@ def rss_mb(proc: psutil.Process) -> float:
 
 def load_beauty(folder: Path) -> str:
     spec = f"local:{folder}"
-    cmd = [sys.executable, "-m", "api.cli", "load", "--store", spec, "--no-progress"]
+    cmd = [sys.executable, "-m", "kgrec", "load", "--store", spec, "--no-progress"]
     cmd += [
         "--meta",
         str(BEAUTY / "meta_Beauty.json.gz"),
@@ -302,7 +302,7 @@ def pool() -> list[str]:
 
 
 def serve(spec: str, port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--store", spec, "--port", str(port)]
+    cmd = [sys.executable, "-m", "kgrec", "serve", "--store", spec, "--port", str(port)]
     env = {**os.environ, "KGREC_API_KEYS": f"{KEY}:frontend"}
     t = time.perf_counter()
     with open(log, "wb") as out:

@@ -1,4 +1,4 @@
-"""The real server as a subprocess (`python -m api.cli serve`) over the fixture graph, and an HTTP client for it."""
+"""The real server as a subprocess (`python -m kgrec serve`) over the fixture graph, and an HTTP client for it."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def start_server(tmp: Path, promote_v1: bool = True, extra_env: dict[str, str] |
     cmd = [
         sys.executable,
         "-m",
-        "api.cli",
+        "kgrec",
         "-v",
         "serve",
         "--store",

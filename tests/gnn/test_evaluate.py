@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pytest
 
-from api.commands import evaluate as evaluate_command
 from gnn.baselines import CoOccurrence, RandomWalk, TitleSimilarity, all_baselines
 from gnn.evaluate import (
     IN_DEGREE,
@@ -24,6 +23,8 @@ from gnn.evaluate import (
 from gnn.split import POPULATIONS, Split, make_split
 from graph.schema import RELATIONS
 from graph.snapshot import CSR, Snapshot
+from kgrec import options
+from kgrec.commands import evaluate as evaluate_command
 from loaders.synthetic import synthetic_snapshot
 
 N = 6
@@ -211,7 +212,7 @@ class _Store:
 
 
 def test_command_json_without_a_model(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(evaluate_command, "open_store", lambda spec: _Store(catalog()))
+    monkeypatch.setattr(options, "open_store", lambda spec: _Store(catalog()))
     parser = argparse.ArgumentParser()
     evaluate_command.add_parser(parser.add_subparsers())
     args = parser.parse_args(

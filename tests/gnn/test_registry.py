@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.cli import main
 from gnn.infer import learned_edges, promote
 from gnn.model_scorer import load_model, load_scorer
 from gnn.registry import SERVING_FILE, ArtifactError, Registry
 from gnn.split import make_split
 from gnn.train import Trainer, write_run
 from graph.local_store import LocalStore
+from kgrec.cli import main
 from loaders.synthetic import synthetic_batches
 from tests.gnn.gnn_fixture import tiny_config
 

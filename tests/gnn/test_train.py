@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.cli import main
 from gnn.evaluate import known_partners, rank_metrics
 from gnn.split import Split, make_split
 from gnn.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from graph.local_store import LocalStore
+from kgrec.cli import main
 from loaders.synthetic import synthetic_batches
 from tests.gnn.gnn_fixture import small_catalog, tiny_config
 

@@ -61,7 +61,7 @@ def server(
         "NEO4J_PASSWORD": password,
         "KGREC_API_KEYS": ",".join(f"{k}:{role}" for k, role in fg.API_KEYS.items()),
     }
-    cmd = [sys.executable, "-m", "api.cli", "-v", "serve", "--store", uri, "--registry", str(registry.root)]
+    cmd = [sys.executable, "-m", "kgrec", "-v", "serve", "--store", uri, "--registry", str(registry.root)]
     log = tmp / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(

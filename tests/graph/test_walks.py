@@ -583,8 +583,8 @@ def test_walks_import_without_the_serving_stack():
 
 
 def test_candidates_command_writes_the_artifact(tmp_path):
-    from api.commands import candidates
     from graph.local_store import LocalStore
+    from kgrec.commands import candidates
 
     LocalStore(tmp_path / "store").write([_batch()])
     parser = argparse.ArgumentParser()

@@ -164,7 +164,7 @@ def served_from_neo4j(
         "KGREC_API_KEYS": ",".join(f"{k}:{role}" for k, role in API_KEYS.items()),
         "KGREC_RULES_INTERVAL_S": "0.5",
     }
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--store", "neo4j", "--port", str(port)]
+    cmd = [sys.executable, "-m", "kgrec", "serve", "--store", "neo4j", "--port", str(port)]
     log = tmp / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -295,7 +295,7 @@ def generated_amazon(folder: Path, n: int) -> tuple[Path, Path]:
 
 
 def kgrec_load(neo4j: Instance, meta: Path, reviews: Path, quarantine: Path) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "api.cli", "load", "--store", "neo4j", "--meta", str(meta)]
+    cmd = [sys.executable, "-m", "kgrec", "load", "--store", "neo4j", "--meta", str(meta)]
     cmd += ["--reviews", str(reviews), "--quarantine", str(quarantine), "--json"]
     return subprocess.Popen(
         cmd, cwd=ROOT, env=neo4j.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

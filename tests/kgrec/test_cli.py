@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import COMMANDS
+from kgrec.cli import COMMANDS, build_parser
 
-BEAUTY = Path(__file__).parents[1].parent / "shared/data/amazon-beauty"
+BEAUTY = Path(__file__).parents[2].parent / "shared/data/amazon-beauty"
 
 
 def kgrec(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "kgrec", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
     )
 
 
@@ -33,6 +33,35 @@ def test_every_command_has_help():
         sub = kgrec(name, "--help")
         assert sub.returncode == 0, sub.stderr
         assert sub.stdout.startswith("usage: kgrec " + name)
+
+
+@pytest.mark.parametrize("order", ["after", "before"])
+def test_models_registry_is_accepted_before_or_after_the_action(tmp_path, order):
+    registry = ["--registry", str(tmp_path / "reg")]
+    argv = ["models", "list", *registry] if order == "after" else ["models", *registry, "list"]
+    out = kgrec(*argv)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"no runs in {tmp_path / 'reg'}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["models", "promote", "v1", "--registry", "R", "--store", "local:S"], {"registry": Path("R")}),
+        (["models", "--registry", "R", "promote", "v1", "--store", "local:S"], {"registry": Path("R")}),
+        (["models", "show", "v1"], {"registry": Path("var/registry")}),
+        (["neo4j", "guide", "--port", "9"], {"action": "guide", "port": 9}),
+        (["neo4j", "--port", "9", "guide"], {"action": "guide", "port": 9}),
+        (["-v", "neo4j", "start"], {"verbose": 1}),
+        (["neo4j", "start", "-vv"], {"verbose": 2}),
+        (["models", "list", "-v"], {"verbose": 1}),
+        (["-v", "models", "list"], {"verbose": 1}),
+        (["load", "--edges", "e.tsv"], {"verbose": 0}),
+    ],
+)
+def test_options_are_accepted_where_users_type_them(argv, expected):
+    args = vars(build_parser().parse_args(argv))
+    assert {k: args[k] for k in expected} == expected
 
 
 def test_load_edge_list_json_summary_and_idempotent_reload(tmp_path):

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from graph.schema import GraphBatch
-from graph.store import default_store, open_store
+from graph.store import open_store
+from kgrec.options import add_store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -23,11 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "file, line and reason; every good row loads. Loading the same files twice changes nothing."
         ),
     )
-    p.add_argument(
-        "--store",
-        default=default_store(),
-        help="local:DIR (embedded, default %(default)s) or neo4j or a neo4j:// URI",
-    )
+    add_store(p)
     p.add_argument("--meta", type=Path, help="Amazon product metadata (meta_*.json[.gz])")
     p.add_argument("--reviews", type=Path, help="Amazon reviews (reviews_*.json[.gz])")
     p.add_argument("--edges", type=Path, help="an edge list: src, dst, relation[, weight]")
@@ -56,6 +53,33 @@ def _progress(batches: Iterator[GraphBatch], enabled: bool) -> Iterator[GraphBat
 
 
 def run(args: argparse.Namespace) -> int:
+    return load(
+        args.store,
+        meta=args.meta,
+        reviews=args.reviews,
+        edges=args.edges,
+        quarantine=args.quarantine,
+        replace=args.replace,
+        progress=not args.no_progress and not args.json,
+        as_json=args.json,
+    )
+
+
+def load(
+    store_spec: str,
+    *,
+    meta: Path | None = None,
+    reviews: Path | None = None,
+    edges: Path | None = None,
+    quarantine: Path,
+    replace: bool = False,
+    progress: bool = True,
+    as_json: bool = False,
+) -> int:
+    """Load Amazon files (`meta`, `reviews`) or an edge list into the store `store_spec` names; the exit status.
+
+    What ``kgrec load`` runs, and what ``kgrec demo`` calls for its first load.
+    """
     from neo4j.exceptions import DriverError, Neo4jError
 
     from loaders.amazon import read_amazon
@@ -63,28 +87,28 @@ def run(args: argparse.Namespace) -> int:
     from loaders.quarantine import Quarantine
     from loaders.summary import LoadError, LoadSummary
 
-    if not (args.meta or args.reviews or args.edges):
+    if not (meta or reviews or edges):
         print("kgrec load: give --meta and/or --reviews (Amazon), or --edges (an edge list)", file=sys.stderr)
         return 2
-    for path in (args.meta, args.reviews, args.edges):
+    for path in (meta, reviews, edges):
         if path is not None and not path.is_file():
             print(f"kgrec load: no such file: {path}", file=sys.stderr)
             return 2
     summary = LoadSummary()
-    args.quarantine.parent.mkdir(parents=True, exist_ok=True)
+    quarantine.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        store = open_store(args.store)
+        store = open_store(store_spec)
         try:
-            if args.replace:
+            if replace:
                 _clear(store)
-            with Quarantine(args.quarantine) as quarantine:
-                if args.edges:
-                    batches = read_edgelist(args.edges, quarantine, summary)
+            with Quarantine(quarantine) as rejected:
+                if edges:
+                    batches = read_edgelist(edges, rejected, summary)
                 else:
-                    batches = read_amazon(args.meta, args.reviews, quarantine, summary)
+                    batches = read_amazon(meta, reviews, rejected, summary)
                 try:
-                    written = store.write(_progress(batches, not args.no_progress and not args.json))
+                    written = store.write(_progress(batches, progress))
                 except LoadError as e:
                     print(f"kgrec load: {e}", file=sys.stderr)
                     return 1
@@ -104,20 +128,20 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     rels = sum(v for k, v in written.written.items() if k.isupper())
     report = {
-        "store": args.store,
+        "store": store_spec,
         "seconds": round(seconds, 2),
         "relationships_per_second": round(rels / seconds) if seconds else None,
         "rows": summary.to_dict(),
         "created": written.created,
         "store_counts": counts,
-        "quarantine": str(args.quarantine),
+        "quarantine": str(quarantine),
     }
-    if args.json:
+    if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         print(summary)
-        print(f"store {args.store}: {', '.join(f'{k} {v:,}' for k, v in counts.items() if v)}")
-        print(f"{seconds:.1f} s; rejected rows (if any) with reasons in {args.quarantine}")
+        print(f"store {store_spec}: {', '.join(f'{k} {v:,}' for k, v in counts.items() if v)}")
+        print(f"{seconds:.1f} s; rejected rows (if any) with reasons in {quarantine}")
     return 0
 
 

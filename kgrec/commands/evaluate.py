@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graph.store import default_store, open_store
+from kgrec.options import add_registry, add_store, open_snapshot
 
 if TYPE_CHECKING:
     from gnn.registry import Registry
@@ -29,14 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "registry has a run, the GNN. Prints hit@10, NDCG@10, MRR, ROC-AUC and complement direction accuracy."
         ),
     )
-    p.add_argument(
-        "--store",
-        default=default_store(),
-        help="local:DIR (embedded, default %(default)s) or neo4j or a neo4j:// URI",
-    )
-    p.add_argument(
-        "--registry", type=Path, default=Path("var/registry"), help="model registry (default %(default)s)"
-    )
+    add_store(p)
+    add_registry(p)
     p.add_argument("--version", help="the run to evaluate (default: the promoted one)")
     p.add_argument(
         "--seed",
@@ -74,13 +68,9 @@ def run(args: argparse.Namespace) -> int:
         )
 
     started = time.perf_counter()
-    store = open_store(args.store)
-    try:
-        snap = store.snapshot()
-    finally:
-        store.close()
-    seed = int(manifest.get("split_seed", args.seed))
-    split = make_split(snap, seed=seed)
+    with open_snapshot(args.store) as snap:
+        seed = int(manifest.get("split_seed", args.seed))
+        split = make_split(snap, seed=seed)
     expected = manifest.get("split_fingerprint")
     if expected is not None and expected != split.fingerprint():
         print(

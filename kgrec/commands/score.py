@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from graph.schema import RELATIONS
-from graph.store import default_store, open_store
+from kgrec.options import add_registry, add_store, open_snapshot
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -22,12 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "naming an unknown product, or malformed, is reported on stderr with its number and skipped."
         ),
     )
-    p.add_argument(
-        "--store", default=default_store(), help="local:DIR, neo4j or a neo4j:// URI (default %(default)s)"
-    )
-    p.add_argument(
-        "--registry", type=Path, default=Path("var/registry"), help="model registry (default %(default)s)"
-    )
+    add_store(p)
+    add_registry(p)
     p.add_argument("--version", help="run to use (default: the promoted one)")
     p.add_argument("--relation", choices=RELATIONS, required=True)
     p.add_argument("pairs", help="a TSV file of pairs, or - for stdin")
@@ -48,12 +44,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"kgrec score: {e}", file=sys.stderr)
         return 2
-    store = open_store(args.store)
-    try:
-        snap = store.snapshot()
-    finally:
-        store.close()
-    index = snap.index("Product")
+    with open_snapshot(args.store) as snap:
+        index = snap.index("Product")
     pairs: list[tuple[int, str, str, int, int]] = []  # line number, a, b, ids
     bad = 0
     for number, line in enumerate(lines, 1):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from graph.store import open_store
+from kgrec.options import add_registry, add_store, add_verbose, on_actions
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -15,9 +15,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "models",
         help="list, show and promote trained runs",
         description="The model registry: every run with its metrics, one run's manifest, and promotion.",
-    )
-    p.add_argument(
-        "--registry", type=Path, default=Path("var/registry"), help="model registry (default %(default)s)"
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="every run, oldest first; * marks the promoted one")
@@ -27,9 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "promote", help="serve a run (refused if its artifact does not verify and load)"
     )
     promote.add_argument("version")
-    promote.add_argument(
-        "--store", help="also replace the learned edges in this store (local:DIR, neo4j, URI)"
-    )
+    add_store(promote, default=None, help="also replace the learned edges in this store")
+    on_actions(p, actions, add_registry, add_verbose)
     return p
 
 

@@ -1,7 +1,8 @@
-"""The `kgrec` command: one entry point, a subcommand per job, each in its own module under api/commands/.
+"""The `kgrec` command: one entry point, a subcommand per job, each in its own module under kgrec/commands/.
 
 Each command module provides ``add_parser(subparsers)`` (which registers its name, help and flags) and
-``run(args) -> int``. This file only wires them, so adding a command never touches another's code.
+``run(args) -> int``. This file only wires them, so adding a command never touches another's code; options more
+than one command takes are declared once, in kgrec/options.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import importlib
 import logging
 import sys
+
+from kgrec.options import add_verbose
 
 # order = order in `kgrec --help`
 COMMANDS = (
@@ -30,11 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kgrec",
         description="kgrec: graph-based product recommendations (complements, substitutes, sessions).",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv for debug)")
+    add_verbose(parser, default=0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"api.commands.{name}")
+        module = importlib.import_module(f"kgrec.commands.{name}")
         p = module.add_parser(sub)
+        if p.get_default("verbose") is None:  # a command with actions declares -v on them itself
+            add_verbose(p)
         p.set_defaults(_run=module.run)
     return parser
 
@@ -61,7 +66,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from graph.store import default_store, open_store
+from graph.store import open_store
+from kgrec.options import add_registry, add_store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -23,12 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "makes the run the served one and writes its learned edges into the store."
         ),
     )
-    p.add_argument(
-        "--store", default=default_store(), help="local:DIR, neo4j or a neo4j:// URI (default %(default)s)"
-    )
-    p.add_argument(
-        "--registry", type=Path, default=Path("var/registry"), help="model registry (default %(default)s)"
-    )
+    add_store(p)
+    add_registry(p)
     p.add_argument("--config", type=Path, help="a TOML file of TrainConfig keys (top level or under [train])")
     p.add_argument("--epochs", type=int, help="at most this many epochs (overrides the config)")
     p.add_argument("--seed", type=int, help="training seed (overrides the config)")

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from graph.store import default_store, open_store
 from graph.walks import BACKENDS, RELATION_WEIGHTS, Walker, WalkGraph, WalkParams, save_candidates
+from kgrec.options import add_store, open_snapshot
 
 DEFAULT_STEPS = 10_000  # per product: enough for a stable top 100 on the Beauty set (bench/walk_recall.py)
 
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "(-1 padded), counts [n, K] float32, meta."
         ),
     )
-    p.add_argument("--store", default=default_store(), help="local:DIR or neo4j or a neo4j:// URI")
+    add_store(p)
     p.add_argument("--relation", choices=sorted(RELATION_WEIGHTS), default="complement")
     p.add_argument("--k", type=int, default=100, help="candidates per product (default %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="walk backend (default %(default)s)")
@@ -42,12 +42,8 @@ def run(args: argparse.Namespace) -> int:
         print("kgrec candidates: --k and --steps must be >= 1", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    store = open_store(args.store)
-    try:
-        snapshot = store.snapshot()
-    finally:
-        store.close()
-    graph = WalkGraph.from_snapshot(snapshot, args.relation)
+    with open_snapshot(args.store) as snapshot:
+        graph = WalkGraph.from_snapshot(snapshot, args.relation)
     walker = Walker(graph, args.backend)
     print(f"backend {walker.backend} ({walker.reason}); {graph.n_nodes:,} nodes, {graph.nnz:,} stored edges")
     params = WalkParams(steps=args.steps)

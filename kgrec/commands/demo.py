@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from graph.local_store import LocalStore
+from kgrec.commands.load import load
+from kgrec.commands.serve import make_server
+from kgrec.options import add_registry
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "amazon-beauty"
 
@@ -44,12 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=Path("var/demo-store"),
         help="the embedded store's folder (default %(default)s)",
     )
-    p.add_argument(
-        "--registry",
-        type=Path,
-        default=Path("var/registry"),
-        help="model registry; its promoted model serves when there is one",
-    )
+    add_registry(p, help="model registry; its promoted model serves when there is one")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--product", help="the product to ask about (default: the most reviewed one)")
     p.add_argument("--exit", action="store_true", help="stop the server after printing the answer")
@@ -79,50 +75,32 @@ def _most_reviewed(store: LocalStore) -> str:
 def run(args: argparse.Namespace) -> int:
     import httpx
 
-    from api.cli import main as kgrec
+    from api.settings import load_settings
+    from graph.settings import SettingsError
 
     store_spec = f"local:{args.store_dir}"
     store = LocalStore(args.store_dir)
     if store.counts()["Product"] == 0:
         meta, reviews = _files(args.data)
         print(f"loading {meta.name} and {reviews.name} into {args.store_dir} ...", flush=True)
-        rc = kgrec(
-            [
-                "load",
-                "--store",
-                store_spec,
-                "--meta",
-                str(meta),
-                "--reviews",
-                str(reviews),
-                "--quarantine",
-                str(args.store_dir / "quarantine.jsonl"),
-            ]
-        )
+        rc = load(store_spec, meta=meta, reviews=reviews, quarantine=args.store_dir / "quarantine.jsonl")
         if rc != 0:
             return rc
     product = args.product or _most_reviewed(store)
 
+    try:
+        settings = load_settings(store=store_spec, registry=args.registry, host="127.0.0.1", port=args.port)
+    except SettingsError as e:
+        print(f"kgrec demo: {e}", file=sys.stderr)
+        return 2
     url = f"http://127.0.0.1:{args.port}/graphql"
-    cmd = [
-        sys.executable,
-        "-m",
-        "api.cli",
-        "serve",
-        "--store",
-        store_spec,
-        "--registry",
-        str(args.registry),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(args.port),
-    ]
-    server = subprocess.Popen(cmd, env=os.environ.copy())
+    server = make_server(settings)
+    serving = threading.Thread(target=server.run, name="kgrec-demo-server", daemon=True)
+    serving.start()
     try:
         deadline = time.monotonic() + 120
         while True:
-            if server.poll() is not None:
+            if not serving.is_alive():
                 print("kgrec demo: the server exited before it was ready", file=sys.stderr)
                 return 1
             try:
@@ -154,13 +132,12 @@ def run(args: argparse.Namespace) -> int:
         if args.exit:
             return 0
         print("serving; Ctrl-C to stop", flush=True)
-        return server.wait()
+        while serving.is_alive():
+            serving.join(0.5)  # a bounded wait, so Ctrl-C reaches this thread
+        print("kgrec demo: the server stopped", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        server.should_exit = True  # graceful: in-flight requests finish, as on SIGTERM
+        serving.join(settings.graceful_shutdown_s + 5)

@@ -4,19 +4,19 @@ and the merchandisers' Browser guide."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from graph.neo4j_server import ServerConfig
     from graph.schema import GraphBatch
-
-SERVER_ACTIONS = ("start", "stop", "status", "password")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -146,12 +146,78 @@ def _guide(args: argparse.Namespace) -> int:
     return 0
 
 
+def _start(cfg: ServerConfig) -> int:
+    from graph.neo4j_server import DEFAULT_USER, password_file, start
+
+    result = start(cfg)
+    st = result.status
+    if result.already_running:
+        print(f"Neo4j already running (pid {st.pid})")
+    else:
+        print(f"Neo4j {st.version} started (pid {st.pid})")
+    print(f"  bolt:    {st.bolt_uri}\n  browser: {st.browser_url}")
+    if result.generated_password:
+        print(f"  user {DEFAULT_USER}, generated password (stored in {password_file()}):")
+        print(f"  {result.generated_password}")
+    return 0
+
+
+def _stop(cfg: ServerConfig) -> int:
+    from graph.neo4j_server import stop
+
+    pid = stop(cfg)
+    print(f"Neo4j stopped (pid {pid})" if pid is not None else "Neo4j was not running")
+    return 0
+
+
+def _status(cfg: ServerConfig) -> int:
+    """Exit status 3 when the server is not running, as an init script's status is."""
+    from graph.neo4j_server import status
+
+    st = status(cfg)
+    if not st.running:
+        print("Neo4j not running")
+        return 3
+    print(f"Neo4j {st.version or cfg.version} running (pid {st.pid})")
+    print(f"  bolt:    {st.bolt_uri}\n  browser: {st.browser_url}\n  data:    {cfg.data_home}")
+    return 0
+
+
+def _password(cfg: ServerConfig) -> int:
+    from graph.neo4j_server import connection, password_file
+
+    password = connection()[2]
+    if not password:
+        print(
+            f"no password: set NEO4J_PASSWORD or run `kgrec neo4j start` once (it stores {password_file()})",
+            file=sys.stderr,
+        )
+        return 1
+    print(password)
+    return 0
+
+
+SERVER_ACTIONS: dict[str, Callable[[ServerConfig], int]] = {
+    "start": _start,
+    "stop": _stop,
+    "status": _status,
+    "password": _password,
+}
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "import":
         return _import(args)
     if args.action == "guide":
         return _guide(args)
-    from graph.neo4j_server import main
+    from graph.neo4j_server import Neo4jServerError, ServerConfig
 
-    argv = [args.action] + (["-v"] * args.verbose if args.verbose else [])
-    return int(main(argv) or 0)
+    if args.verbose < 2:
+        logging.getLogger("neo4j").setLevel(
+            logging.WARNING
+        )  # the driver logs every failed connect while we wait
+    try:
+        return SERVER_ACTIONS[args.action](ServerConfig.from_env())
+    except Neo4jServerError as e:
+        print(f"kgrec neo4j {args.action}: {e}", file=sys.stderr)
+        return 1

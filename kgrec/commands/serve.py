@@ -11,8 +11,14 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from api.settings import SettingsError, load_settings
+from api.settings import Settings, load_settings
+from graph.settings import SettingsError
+from kgrec.options import add_registry, add_store
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,23 +32,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "(roles: merchandiser, frontend, reader)."
         ),
     )
-    p.add_argument(
-        "--store", help="local:DIR, neo4j, or a Neo4j URI (default: KGREC_STORE or local:var/store)"
-    )
-    p.add_argument(
-        "--registry", type=Path, help="model registry folder; its PROMOTED model is served and watched"
-    )
+    # None by default: the settings resolve them (a flag beats KGREC_STORE and the TOML file, an unset one does not)
+    add_store(p, default=None, help="the graph (default: KGREC_STORE or local:var/store)")
+    add_registry(p, default=None, help="model registry folder; its PROMOTED model is served and watched")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
-    p.add_argument("--config", type=Path, help="a TOML file of settings (see api/settings.py)")
+    p.add_argument("--config", type=Path, help="a TOML file of settings (README.md lists every key)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
-
     try:
         settings = load_settings(
             args.config, store=args.store, registry=args.registry, host=args.host, port=args.port
@@ -50,6 +49,21 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as e:
         print(f"kgrec serve: {e}", file=sys.stderr)
         return 2
+    server = make_server(settings)
+    # uvicorn re-raises the signal it shut down on once it is done; answering that with a no-op turns a
+    # completed graceful shutdown into exit status 0 instead of death by SIGTERM
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    server.run()
+    return 0 if server.started else 1
+
+
+def make_server(settings: Settings) -> uvicorn.Server:
+    """The API of `settings` under uvicorn, not yet running: `run` serves it in the foreground, ``kgrec demo`` on
+    a thread beside its own client (uvicorn installs signal handlers only on the main thread)."""
+    import uvicorn
+
+    from api.app import create_app
+
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -62,9 +76,4 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
         log_level="warning",
     )
-    server = uvicorn.Server(config)
-    # uvicorn re-raises the signal it shut down on once it is done; answering that with a no-op turns a
-    # completed graceful shutdown into exit status 0 instead of death by SIGTERM
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    server.run()
-    return 0 if server.started else 1
+    return uvicorn.Server(config)
