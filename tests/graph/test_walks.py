@@ -26,10 +26,14 @@ from graph.walks import (
     Walker,
     WalkGraph,
     WalkParams,
+    backends,
     choose_backend,
+    counts,
     cugraph_arguments,
     load_candidates,
+    numpy_kernel,
     save_candidates,
+    torch_kernel,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,7 +177,8 @@ def test_every_step_is_an_edge(backend, n_nodes, density, restart, seed):
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_walks_on_a_wide_record_graph_are_walks(backend, monkeypatch):
     # a graph too big to pack an edge record into 64 bits takes the 16-byte form; force it on a small graph
-    monkeypatch.setattr(walks, "_record_layout", lambda graph: None)
+    kernel = {"numpy": numpy_kernel, "torch": torch_kernel}[backend]
+    monkeypatch.setattr(kernel, "record_layout", lambda graph: None)
     graph = _random_graph(30, 80, 3)
     starts = np.flatnonzero(graph.out_degree() > 0)
     _check_paths_are_walks(graph, Walker(graph, backend).paths(starts, 20, restart=0.3, seed=1))
@@ -374,11 +379,11 @@ def test_batch_pads_products_without_walks_and_round_trips(tmp_path):
     seed=st.integers(0, 2**32 - 1),
 )
 def test_batch_counting_matches_a_plain_count(n_products, n_groups, per, n_steps, seed):
-    """_count_rows (batch mode) counts the product visits of each group exactly as a Counter does; customers
+    """count_rows (batch mode) counts the product visits of each group exactly as a Counter does; customers
     (ids >= n_products) and "no step" (-1) are not counted."""
     rng = np.random.default_rng(seed)
     visits = rng.integers(-1, n_products + 5, (n_steps, n_groups * per)).astype(np.int32)
-    g, node, c = walks._count_rows(visits, per, n_products)
+    g, node, c = counts.count_rows(visits, per, n_products)
     got = {(int(a), int(b)): int(n) for a, b, n in zip(g, node, c, strict=True)}
     want: dict[tuple[int, int], int] = {}
     for t in range(n_steps):
@@ -391,7 +396,7 @@ def test_batch_counting_matches_a_plain_count(n_products, n_groups, per, n_steps
     group = np.repeat(np.arange(n_groups), per)
     assert all(
         np.array_equal(a, b)
-        for a, b in zip(walks._count_numpy(visits, group, n_products), (g, node, c), strict=True)
+        for a, b in zip(counts.count_visits(visits, group, n_products), (g, node, c), strict=True)
     )
 
 
@@ -411,7 +416,7 @@ def test_top_k_rows_matches_sorting_each_group(n_rows, n, k, seed, wide):
     node = rng.choice(2**30 if wide else 1000, n, replace=False) if n else np.empty(0, np.int64)
     # keep (group, node) unique, as counting makes them
     score = rng.integers(1, 5, n) / rng.choice([1.0, 1.5, 2.0], n)
-    cand, vals = walks._top_k_rows(group, node, score, n_rows, k)
+    cand, vals = counts.top_k_rows(group, node, score, n_rows, k)
     for r in range(n_rows):
         mine = sorted(
             (-np.float32(s), int(v)) for g_, v, s in zip(group, node, score, strict=True) if g_ == r
@@ -425,12 +430,12 @@ def test_top_k_rows_matches_sorting_each_group(n_rows, n, k, seed, wide):
 
 
 def test_auto_backend_says_what_it_chose_and_why(monkeypatch, caplog):
-    monkeypatch.setattr(walks, "_cuda_available", lambda: False)
+    monkeypatch.setattr(backends, "_cuda_available", lambda: False)
     assert choose_backend("auto") == ("numpy", "auto: no CUDA GPU, so numpy on the CPU")
     with caplog.at_level("INFO", logger="kgrec.walks"):
         w = Walker(_clusters())
     assert w.backend == "numpy" and "no CUDA" in w.reason and "backend=numpy" in caplog.text
-    monkeypatch.setattr(walks, "_cuda_available", lambda: True)
+    monkeypatch.setattr(backends, "_cuda_available", lambda: True)
     assert choose_backend("auto")[0] == "torch"  # pylibcugraph is not installed here
     with pytest.raises(ValueError):
         choose_backend("spark")
