@@ -2,7 +2,7 @@
 
 ``--store local:DIR`` is the embedded :class:`~graph.local_store.LocalStore` (a folder of Parquet files);
 ``--store neo4j`` (connection from NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD, or the project's local server) or a
-``neo4j://`` / ``bolt://`` / ``neo4j+s://`` URI is :class:`~graph.neo4j_store.Neo4jStore`.
+``neo4j://`` / ``bolt://`` / ``neo4j+s://`` URI is :class:`~graph.neo4j.store.Neo4jStore`.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def open_store(spec: str) -> GraphStore:
         "bolt+s",
         "bolt+ssc",
     ):
-        from graph.neo4j_store import Neo4jStore
+        from graph.neo4j.store import Neo4jStore
 
         uri = None if spec == "neo4j" else spec
         return Neo4jStore.connect(uri)
