@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph.store import default_store
+from graph.stores import default_store
 
 ROLES = ("merchandiser", "frontend", "reader")
 ENV_PREFIX = "KGREC_"

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from graph.store import default_store, open_store
+from graph.stores import default_store, open_store
 from graph.walks import BACKENDS, RELATION_WEIGHTS, Walker, WalkGraph, WalkParams, save_candidates
 
 DEFAULT_STEPS = 10_000  # per product: enough for a stable top 100 on the Beauty set (bench/walk_recall.py)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graph.store import default_store, open_store
+from graph.stores import default_store, open_store
 
 if TYPE_CHECKING:
     from gnn.registry import Registry

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from graph.schema import GraphBatch
-from graph.store import default_store, open_store
+from graph.stores import default_store, open_store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(args.store)
         try:
             if args.replace:
-                _clear(store)
+                store.clear()
             with Quarantine(args.quarantine) as quarantine:
                 if args.edges:
                     batches = read_edgelist(args.edges, quarantine, summary)
@@ -119,15 +119,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"store {args.store}: {', '.join(f'{k} {v:,}' for k, v in counts.items() if v)}")
         print(f"{seconds:.1f} s; rejected rows (if any) with reasons in {args.quarantine}")
     return 0
-
-
-def _clear(store: object) -> None:
-    """Empty the store: a Neo4j database is cleared in place; a local store's folder is removed."""
-    import shutil
-
-    from graph.local_store import LocalStore
-
-    if isinstance(store, LocalStore):
-        shutil.rmtree(store.root, ignore_errors=True)
-    else:
-        store.clear()  # type: ignore[attr-defined]

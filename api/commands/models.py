@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from graph.store import open_store
+from graph.stores import open_store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

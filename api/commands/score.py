@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from graph.schema import RELATIONS
-from graph.store import default_store, open_store
+from graph.stores import default_store, open_store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from graph.store import default_store, open_store
+from graph.stores import default_store, open_store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

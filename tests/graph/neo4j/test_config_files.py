@@ -19,7 +19,10 @@ def test_write_config_copies_the_log4j_files_and_points_neo4j_at_them(tmp_path):
     settings = dict(
         line.split("=", 1) for line in (conf / "neo4j.conf").read_text().splitlines() if "=" in line
     )
-    for name, key in (("server-logs.xml", "server.logs.config"), ("user-logs.xml", "server.logs.user.config")):
+    for name, key in (
+        ("server-logs.xml", "server.logs.config"),
+        ("user-logs.xml", "server.logs.user.config"),
+    ):
         written = conf / name
         assert written.read_bytes() == (PACKAGE / name).read_bytes()
         assert settings[key] == str(written)
