@@ -46,7 +46,8 @@ from api.schema import ROOT_FIELDS, Context, ListCache, ProductCache, build_sche
 from api.sessions import SessionStore
 from api.settings import Settings
 from gnn.registry import Registry
-from graph.store import GraphStore, open_store
+from graph.store import GraphStore
+from graph.stores import open_store
 
 log = logging.getLogger(__name__)
 

@@ -82,7 +82,7 @@ class Catalog:
         self.customers_of = CSR.from_coo(dst, src, self.n, snapshot.n("Customer"))
         most_interacted = np.argsort(-np.bincount(dst, minlength=self.n), kind="stable")
         self.popular: np.ndarray = most_interacted[:N_POPULAR]
-        # session candidates: each seed's own numpy walk, kept (graph/walks.py ProductVisits); the most popular
+        # session candidates: each seed's own numpy walk, kept (graph/walks/visits.py ProductVisits); the most popular
         # products' walks in one batch now (about a second for Beauty's 12,101), any other's on first use on the
         # request's own thread (a GPU backend would add a transfer per request and gains only in batch mode)
         self.walker: Walker | None = None

@@ -6,7 +6,7 @@ route a session to one replica (sticky sessions) or the replicas will each see p
 
 Ranking (:func:`recommend`): the most recent events are seeds, weighted by event type and recency. Candidates
 come from Pixie random walks that restart at the seeds, over the complement walk graph (each seed's walk is walked
-once and kept; a session's are combined with Pixie's booster: graph/walks.py ProductVisits), and from the seeds'
+once and kept; a session's are combined with Pixie's booster: graph/walks/visits.py ProductVisits), and from the seeds'
 complement and substitute lists in the serving index (rank-weighted; this keeps the model's learned lists, which
 cover products without edges, in play). Both kinds of evidence are scaled to [0, 1] and summed per candidate, then
 re-ranked with the cosine between each candidate's embedding and the seeds' weighted mean embedding. With no
@@ -150,7 +150,7 @@ def _list_evidence(index: ServingIndex, seeds: Seeds) -> tuple[np.ndarray, np.nd
 
 
 def _walk_evidence(visits: ProductVisits, seeds: Seeds) -> tuple[np.ndarray, np.ndarray]:
-    """Pixie visit scores of walks from the seeds, combined from each seed's own kept walk (graph/walks.py), so
+    """Pixie visit scores of walks from the seeds, combined from each seed's own kept walk (graph/walks/visits.py), so
     the same session state always gets the same answer."""
     query = dict(zip(seeds.positions.tolist(), seeds.weights.astype(np.float64).tolist(), strict=True))
     found = visits.query(query, k=WALK_CANDIDATES)

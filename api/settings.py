@@ -27,7 +27,7 @@ from graph.settings import (
     to_str,
     to_str_tuple,
 )
-from graph.store import default_store
+from graph.stores import default_store
 
 ROLES = ("merchandiser", "frontend", "reader")
 

@@ -67,7 +67,7 @@ def synthetic_store(root: Path, n_products: int, n_edges: int) -> str:
 
 def sample_products(store_spec: str, n: int, seed: int = 0) -> list[str]:
     """Products with a complement list, so each bundle request does real work."""
-    from graph.store import open_store
+    from graph.stores import open_store
 
     snap = open_store(store_spec).snapshot()
     has = np.flatnonzero(snap.rel("ALSO_BOUGHT").degree() > 0)

@@ -66,7 +66,7 @@ def main() -> None:
 
     if args.skip_neo4j:
         return
-    from graph.neo4j_store import Neo4jStore
+    from graph.neo4j.store import Neo4jStore
 
     store = Neo4jStore.connect()
     try:

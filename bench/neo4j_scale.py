@@ -38,10 +38,10 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graph import neo4j_server  # noqa: E402
-from graph.bulk_import import import_full, write_csv  # noqa: E402
-from graph.neo4j_server import ServerConfig  # noqa: E402
-from graph.neo4j_store import Neo4jStore  # noqa: E402
+from graph.neo4j import server  # noqa: E402
+from graph.neo4j.bulk_import import import_full, write_csv  # noqa: E402
+from graph.neo4j.config import ServerConfig  # noqa: E402
+from graph.neo4j.store import Neo4jStore  # noqa: E402
 from graph.schema import GraphBatch  # noqa: E402
 from graph.snapshot import Snapshot  # noqa: E402
 from loaders.synthetic import synthetic_batches, synthetic_snapshot  # noqa: E402
@@ -218,8 +218,8 @@ def main() -> None:
         both = Timing(t_csv.wall + t_imp.wall, t_csv.client_cpu, t_imp.server_cpu)
         line("  CSV + import", both, report.relationships)
         shutil.rmtree(home / "csv")
-        _, t = measure(lambda: neo4j_server.start(cfg))
-        pid = neo4j_server.status(cfg).pid
+        _, t = measure(lambda: server.start(cfg))
+        pid = server.status(cfg).pid
         print(f"server started in {t.wall:.1f} s")
         store = Neo4jStore.connect(cfg.bolt_uri, "neo4j", os.environ["NEO4J_PASSWORD"])
         _, t = measure(store.ensure_schema)
@@ -293,7 +293,7 @@ def main() -> None:
             f" {n1:,} edges: {t1.wall:.0f} s first, {t2.wall:.0f} s replacing"
         )
     finally:
-        neo4j_server.stop(cfg)
+        server.stop(cfg)
         if args.home is None:
             shutil.rmtree(home, ignore_errors=True)
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.index import SESSION_WALK, WALK_CANDIDATES, Catalog  # noqa: E402
-from graph.store import open_store  # noqa: E402
+from graph.stores import open_store  # noqa: E402
 
 REVIEWS = ROOT.parent / "shared" / "data" / "amazon-beauty" / "reviews_Beauty_5.json.gz"
 

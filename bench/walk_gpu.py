@@ -92,7 +92,7 @@ def main() -> int:
     if args.device == "cpu":
         args.walkers = (
             walker._kernel.lockstep
-        )  # more would wake torch's intra-op threads (see graph/walks.py)
+        )  # more would wake torch's intra-op threads (see graph/walks/torch_kernel.py)
     gpu = kernel_rate(walker, params, args.walkers, args.repeats, args.device)
     print(
         f"torch-{args.device} walk kernel: {gpu / 1e9:.3f} G steps/s ({args.walkers:,} walkers in lockstep)"

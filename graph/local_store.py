@@ -8,6 +8,7 @@ replaced atomically (write to a temporary name, then rename), so a reader never 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -124,6 +125,10 @@ class LocalStore:
             kept = pa.concat_tables([kept, row])
         self._replace("rules", kept)
         return True
+
+    def clear(self) -> None:
+        """Delete every node, relationship and rule: the folder goes, and the next write makes it again."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def close(self) -> None:
         pass

@@ -1,16 +1,14 @@
-"""The one interface of both graph stores, and `open_store`, which names them the same way everywhere.
+"""The one interface of both graph stores, and what every store shares: the rules table and the write counts.
 
-``--store local:DIR`` is the embedded :class:`~graph.local_store.LocalStore` (a folder of Parquet files);
-``--store neo4j`` (connection from NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD, or the project's local server) or a
-``neo4j://`` / ``bolt://`` / ``neo4j+s://`` URI is :class:`~graph.neo4j_store.Neo4jStore`.
+The stores, :class:`~graph.local_store.LocalStore` (embedded) and :class:`~graph.neo4j.store.Neo4jStore`,
+implement :class:`GraphStore` and import this module; nothing here imports them, so :func:`graph.stores.open_store`,
+which names them, lives beside them in :mod:`graph.stores`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
@@ -67,38 +65,16 @@ class GraphStore(Protocol):
         """Add (or with ``on=False`` remove) a rule; False when a product named does not exist."""
         ...
 
+    def clear(self) -> None:
+        """Delete every node, relationship and rule (tests and `kgrec load --replace`)."""
+        ...
+
     def close(self) -> None: ...
 
 
 def check_rule(kind: str, relation: str) -> None:
+    """Refuse a rule kind or relation the schema does not name, before a store writes it."""
     if kind not in RULE_KINDS:
         raise ValueError(f"rule kind must be one of {RULE_KINDS}, not {kind!r}")
     if relation not in RULE_RELATIONS:
         raise ValueError(f"rule relation must be one of {RULE_RELATIONS}, not {relation!r}")
-
-
-def open_store(spec: str) -> GraphStore:
-    """Open the store named by `spec`: ``local:DIR``, ``neo4j``, or a Neo4j URI."""
-    if spec.startswith("local:"):
-        from graph.local_store import LocalStore
-
-        return LocalStore(Path(spec.removeprefix("local:")).expanduser())
-    if spec == "neo4j" or spec.split("://", 1)[0] in (
-        "neo4j",
-        "neo4j+s",
-        "neo4j+ssc",
-        "bolt",
-        "bolt+s",
-        "bolt+ssc",
-    ):
-        from graph.neo4j_store import Neo4jStore
-
-        uri = None if spec == "neo4j" else spec
-        return Neo4jStore.connect(uri)
-    raise ValueError(
-        f"unknown store {spec!r}: use local:DIR (the embedded store), neo4j (from NEO4J_URI), or a neo4j:// or bolt:// URI"
-    )
-
-
-def default_store() -> str:
-    return os.environ.get("KGREC_STORE", "local:var/store")

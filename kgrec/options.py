@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graph.store import default_store, open_store
+from graph.stores import default_store, open_store
 
 if TYPE_CHECKING:
     from graph.snapshot import Snapshot

@@ -15,41 +15,42 @@ import pytest
 def neo4j_uri_auth() -> Iterator[tuple[str, str, str]]:
     """(uri, user, password) of a Neo4j that answers, for tests marked ``neo4j``.
 
-    Uses the server at :func:`graph.neo4j_server.connection` when one answers (NEO4J_URI, or the local server
+    Uses the server at :func:`graph.neo4j.connection.connection` when one answers (NEO4J_URI, or the local server
     already running); otherwise provisions and starts the local one, and stops it at the end of the session
     only if it started it here. With CI=true nothing is skipped: a server that cannot start is an error. Outside
     CI a machine without Java 17/21 or Maven skips these tests.
     """
     from neo4j.exceptions import AuthError
 
-    from graph import neo4j_server
+    from graph.neo4j import server
+    from graph.neo4j.connection import connection, password_file, ping
 
     in_ci = os.environ.get("CI", "").lower() == "true"
-    uri, user, password = neo4j_server.connection()
+    uri, user, password = connection()
     try:
-        if neo4j_server.ping(uri, user, password):
+        if ping(uri, user, password):
             yield uri, user, password
             return
     except AuthError as exc:
         raise RuntimeError(
             f"Neo4j at {uri} refuses user {user!r} with the configured password (NEO4J_PASSWORD or "
-            f"{neo4j_server.password_file()})"
+            f"{password_file()})"
         ) from exc
     if os.environ.get("NEO4J_URI"):
         # An explicit server that does not answer is a broken setup, not a reason to start another one.
         raise RuntimeError(f"NEO4J_URI={uri} does not answer")
 
-    missing = neo4j_server.missing_tools()
+    missing = server.missing_tools()
     if missing and not in_ci:
         pytest.skip(
             f"the local Neo4j needs {' and '.join(missing)}; install what is missing, or set NEO4J_URI"
         )
-    started = not neo4j_server.start().already_running  # another process may have won the race
+    started = not server.start().already_running  # another process may have won the race
     try:
-        yield neo4j_server.connection()
+        yield connection()
     finally:
         if started:
-            neo4j_server.stop()
+            server.stop()
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from graph.schema import GraphBatch
-from graph.store import open_store
+from graph.stores import open_store
 from kgrec.options import add_store
 
 
@@ -101,7 +101,7 @@ def load(
         store = open_store(store_spec)
         try:
             if replace:
-                _clear(store)
+                store.clear()
             with Quarantine(quarantine) as rejected:
                 if edges:
                     batches = read_edgelist(edges, rejected, summary)
@@ -143,15 +143,3 @@ def load(
         print(f"store {store_spec}: {', '.join(f'{k} {v:,}' for k, v in counts.items() if v)}")
         print(f"{seconds:.1f} s; rejected rows (if any) with reasons in {quarantine}")
     return 0
-
-
-def _clear(store: object) -> None:
-    """Empty the store: a Neo4j database is cleared in place; a local store's folder is removed."""
-    import shutil
-
-    from graph.local_store import LocalStore
-
-    if isinstance(store, LocalStore):
-        shutil.rmtree(store.root, ignore_errors=True)
-    else:
-        store.clear()  # type: ignore[attr-defined]

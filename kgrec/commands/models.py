@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from graph.store import open_store
+from graph.stores import open_store
 from kgrec.options import add_registry, add_store, add_verbose, on_actions
 
 

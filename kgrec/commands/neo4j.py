@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from graph.neo4j_server import ServerConfig
+    from graph.neo4j.config import ServerConfig
     from graph.schema import GraphBatch
 
 
@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _source(spec: str) -> tuple[Iterable[GraphBatch], pa.Table | None]:
     """The batches and rules (a table, or None) that `spec` names."""
     if spec.startswith("local:"):
-        from graph.bulk_import import local_batches, local_rules
+        from graph.neo4j.bulk_import import local_batches, local_rules
 
         root = Path(spec.removeprefix("local:")).expanduser()
         if not root.is_dir():
@@ -63,9 +63,10 @@ def _source(spec: str) -> tuple[Iterable[GraphBatch], pa.Table | None]:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from graph import neo4j_server
-    from graph.bulk_import import import_full, write_csv
-    from graph.neo4j_store import Neo4jStore
+    from graph.neo4j import server
+    from graph.neo4j.bulk_import import import_full, write_csv
+    from graph.neo4j.config import ServerConfig
+    from graph.neo4j.store import Neo4jStore
 
     if not args.from_store:
         print("kgrec neo4j import: --from-store SPEC is required", file=sys.stderr)
@@ -76,13 +77,13 @@ def _import(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    cfg = neo4j_server.ServerConfig.from_env()
+    cfg = ServerConfig.from_env()
     try:
         batches, rules = _source(args.from_store)
         with tempfile.TemporaryDirectory(prefix="kgrec-import-") as tmp:
             export = write_csv(batches, args.csv_dir or Path(tmp), rules)
             report = import_full(export, cfg)
-    except (ValueError, neo4j_server.Neo4jServerError) as e:
+    except (ValueError, server.Neo4jServerError) as e:
         print(f"kgrec neo4j import: {e}", file=sys.stderr)
         return 1
     rate = report.relationships / report.seconds
@@ -97,8 +98,8 @@ def _import(args: argparse.Namespace) -> int:
     if args.no_start:
         return 0
     try:
-        neo4j_server.start(cfg)
-    except neo4j_server.Neo4jServerError as e:
+        server.start(cfg)
+    except server.Neo4jServerError as e:
         print(f"kgrec neo4j import: imported, but the server did not start: {e}", file=sys.stderr)
         return 1
     # the importer creates no constraints; writes and Browser's look-ups by key need them
@@ -111,15 +112,15 @@ def _import(args: argparse.Namespace) -> int:
 def _guide(args: argparse.Namespace) -> int:
     from neo4j.exceptions import Neo4jError, ServiceUnavailable
 
-    from graph.browser.guide import (
+    from graph.neo4j.browser.guide import (
         DEFAULT_PORT,
         PLACEHOLDER_PARAMS,
         browser_link,
         example_params,
         make_server,
     )
-    from graph.neo4j_server import ServerConfig
-    from graph.neo4j_store import Neo4jStore
+    from graph.neo4j.config import ServerConfig
+    from graph.neo4j.store import Neo4jStore
 
     params = dict(PLACEHOLDER_PARAMS)
     try:
@@ -147,7 +148,8 @@ def _guide(args: argparse.Namespace) -> int:
 
 
 def _start(cfg: ServerConfig) -> int:
-    from graph.neo4j_server import DEFAULT_USER, password_file, start
+    from graph.neo4j.connection import DEFAULT_USER, password_file
+    from graph.neo4j.server import start
 
     result = start(cfg)
     st = result.status
@@ -163,7 +165,7 @@ def _start(cfg: ServerConfig) -> int:
 
 
 def _stop(cfg: ServerConfig) -> int:
-    from graph.neo4j_server import stop
+    from graph.neo4j.server import stop
 
     pid = stop(cfg)
     print(f"Neo4j stopped (pid {pid})" if pid is not None else "Neo4j was not running")
@@ -172,7 +174,7 @@ def _stop(cfg: ServerConfig) -> int:
 
 def _status(cfg: ServerConfig) -> int:
     """Exit status 3 when the server is not running, as an init script's status is."""
-    from graph.neo4j_server import status
+    from graph.neo4j.server import status
 
     st = status(cfg)
     if not st.running:
@@ -184,7 +186,7 @@ def _status(cfg: ServerConfig) -> int:
 
 
 def _password(cfg: ServerConfig) -> int:
-    from graph.neo4j_server import connection, password_file
+    from graph.neo4j.connection import connection, password_file
 
     password = connection()[2]
     if not password:
@@ -210,7 +212,8 @@ def run(args: argparse.Namespace) -> int:
         return _import(args)
     if args.action == "guide":
         return _guide(args)
-    from graph.neo4j_server import Neo4jServerError, ServerConfig
+    from graph.neo4j.config import ServerConfig
+    from graph.neo4j.server import Neo4jServerError
 
     if args.verbose < 2:
         logging.getLogger("neo4j").setLevel(

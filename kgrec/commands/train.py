@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from graph.store import open_store
+from graph.stores import open_store
 from kgrec.options import add_registry, add_store
 
 

@@ -82,6 +82,17 @@ def test_rules_round_trip(tmp_path):
         store.set_rule("LIKED", "a", "c", "complement")
 
 
+def test_clear_empties_nodes_relationships_and_rules(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    store.write([_batch()])
+    assert store.set_rule("PINNED", "a", "c", "complement")
+    store.clear()
+    assert set(store.counts().values()) == {0}
+    assert store.rules().num_rows == 0
+    store.write([_batch()])  # a cleared store takes writes again
+    assert store.counts()["ALSO_BOUGHT"] == 3
+
+
 def test_replace_learned_stamps_the_model(tmp_path):
     store = LocalStore(tmp_path)
     store.write([_batch()])

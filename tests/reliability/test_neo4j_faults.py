@@ -29,8 +29,10 @@ import httpx
 import pytest
 
 from gnn.registry import Registry
-from graph import neo4j_server
-from graph.neo4j_store import Neo4jStore
+from graph.neo4j import server
+from graph.neo4j.config import ServerConfig
+from graph.neo4j.connection import DEFAULT_USER
+from graph.neo4j.store import Neo4jStore
 from loaders.amazon import read_amazon
 from loaders.quarantine import Quarantine
 from loaders.summary import LoadSummary
@@ -61,20 +63,20 @@ EXCLUDE = 'query($c: [ID!]) { bundle(productId: "$param", filter: {excludeCatego
 
 @dataclasses.dataclass
 class Instance:
-    """A Neo4j run by `python -m graph.neo4j_server` under `env`, which points everything at its own folders."""
+    """A Neo4j run by `kgrec neo4j` under `env`, which points everything at its own folders."""
 
     env: dict[str, str]
-    config: neo4j_server.ServerConfig
+    config: ServerConfig
 
     @property
     def uri(self) -> str:
         return self.config.bolt_uri
 
     def store(self) -> Neo4jStore:
-        return Neo4jStore.connect(self.uri, neo4j_server.DEFAULT_USER, self.env["NEO4J_PASSWORD"])
+        return Neo4jStore.connect(self.uri, DEFAULT_USER, self.env["NEO4J_PASSWORD"])
 
     def _command(self, action: str) -> None:
-        cmd = [sys.executable, "-m", "graph.neo4j_server", action]
+        cmd = [sys.executable, "-m", "kgrec", "neo4j", action]
         done = subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=240)
         assert done.returncode == 0, done.stderr
 
@@ -86,10 +88,10 @@ class Instance:
 
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill ends it: no checkpoint, no goodbye to clients."""
-        pid = neo4j_server.status(self.config).pid
+        pid = server.status(self.config).pid
         assert pid is not None, "Neo4j is not running"
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not neo4j_server.status(self.config).running, "Neo4j to die")
+        wait_for(lambda: not server.status(self.config).running, "Neo4j to die")
 
     def count(self, cypher: str, **params: Any) -> int:
         with self.store() as s, s.driver.session() as session:
@@ -98,7 +100,7 @@ class Instance:
 
 @pytest.fixture(scope="module")
 def neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    missing = neo4j_server.missing_tools()
+    missing = server.missing_tools()
     if missing and os.environ.get("CI", "").lower() != "true":
         pytest.skip(f"a Neo4j of the tests' own needs {' and '.join(missing)}")
     home = tmp_path_factory.mktemp("neo4j")
@@ -115,7 +117,7 @@ def neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         "NEO4J_PASSWORD": secrets.token_urlsafe(12),
     }
     config = dataclasses.replace(
-        neo4j_server.ServerConfig.from_env(), data_home=home / "data", bolt_port=bolt, http_port=http
+        ServerConfig.from_env(), data_home=home / "data", bolt_port=bolt, http_port=http
     )
     instance = Instance(env, config)
     instance.start()

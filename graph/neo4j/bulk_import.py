@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from graph import neo4j_server
-from graph.neo4j_server import Neo4jServerError, ServerConfig
+from graph.neo4j.config import ServerConfig
+from graph.neo4j.server import Neo4jServerError, java_home, provision, status, write_config
 from graph.schema import NODES, RELATIONSHIPS, RULE_KINDS, GraphBatch
 from graph.store import RULES_SCHEMA
 
@@ -183,20 +183,20 @@ def import_full(
 
     The server must be stopped (Community cannot take one database offline while the server runs). `memory` is
     the importer's off-heap budget, a size or a share of the machine's memory. Raises
-    :class:`~graph.neo4j_server.Neo4jServerError` with the importer's output when it fails.
+    :class:`~graph.neo4j.server.Neo4jServerError` with the importer's output when it fails.
     """
     cfg = config or ServerConfig.from_env()
-    if neo4j_server.status(cfg).running:
+    if status(cfg).running:
         raise Neo4jServerError(
             f"Neo4j is running on {cfg.bolt_uri}: stop it first (kgrec neo4j stop); the import replaces its graph"
         )
-    neo4j_server.provision(cfg)
+    provision(cfg)
     # the importer finds the data directory through the same neo4j.conf the server reads
-    neo4j_server.write_config(cfg)
+    write_config(cfg)
     report_file = export.root / "import.report"
     report_file.unlink(missing_ok=True)
     cmd = [
-        str(neo4j_server.java_home() / "bin" / "java"),
+        str(java_home() / "bin" / "java"),
         f"-Xmx{cfg.heap}",
         "-cp",
         str(cfg.install_dir / "lib" / "*"),

@@ -310,7 +310,7 @@ class Neo4jStore:
         """Connect to `uri`, or to NEO4J_URI / the project's local server when none is given."""
         import neo4j
 
-        from graph.neo4j_server import connection
+        from graph.neo4j.connection import connection
 
         d_uri, d_user, d_password = connection()
         # Notifications off: counting an absent relationship type is normal here, and id() is deprecated but

@@ -1,6 +1,6 @@
 """The project's own Neo4j Community 5.26 LTS server, provisioned from Maven Central and run without Docker.
 
-    python -m graph.neo4j_server start|stop|status|password [-v]
+    kgrec neo4j start|stop|status|password [-v]
 
 Provisioning resolves ``org.neo4j:neo4j`` and the Neo4j Browser jar with Maven into
 ``${KGREC_CACHE:-~/.cache/kgrec}/neo4j-<version>/lib`` (jars stay cached in ``~/.m2``). The server itself is one
@@ -9,18 +9,18 @@ a second JVM, which makes the pid we hold the wrong one to signal.
 
 Everything the server writes lives in the data home, ``${KGREC_NEO4J_DATA:-${KGREC_CACHE}/neo4j-data}``::
 
-    conf/   neo4j.conf, server-logs.xml, user-logs.xml (rewritten on every start)
+    conf/   neo4j.conf, server-logs.xml, user-logs.xml (rewritten on every start; the log4j2 files are this
+            package's, graph/neo4j/*.xml)
     data/   databases, transactions, dbms/auth.ini
     logs/   neo4j.log, debug.log, console.log (the JVM's stdout and stderr)
     run/    neo4j.pid
 
-Environment: NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD (see :func:`connection`), KGREC_NEO4J_BOLT_PORT (7687),
-KGREC_NEO4J_HTTP_PORT (7474), KGREC_NEO4J_HEAP (2g), KGREC_NEO4J_PAGECACHE (1g), KGREC_NEO4J_VERSION, JAVA_HOME.
+Environment: NEO4J_PASSWORD (see :func:`graph.neo4j.connection.connection`), JAVA_HOME, and the server's own
+settings (:class:`~graph.neo4j.config.ServerConfig`).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
@@ -31,11 +31,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,13 +47,15 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from graph.browser.guide import post_connect_cmd
+from graph.neo4j.browser.guide import post_connect_cmd
+from graph.neo4j.config import NEO4J_VERSION, ServerConfig
+from graph.neo4j.connection import DEFAULT_USER, password_file, save_password, stored_password
 
 # Named explicitly: under `python -m` __name__ is "__main__".
-log = logging.getLogger("graph.neo4j_server")
+log = logging.getLogger("graph.neo4j.server")
+HERE = Path(__file__).parent
 
-# The newest 5.26 LTS patch on Maven Central when this was written; 5.24.0 is the newest Browser jar published there.
-NEO4J_VERSION = "5.26.30"
+# 5.24.0 is the newest Browser jar on Maven Central when this was written.
 BROWSER_VERSION = "5.24.0"
 # Maven 3.8's built-in default (2.8) predates Java 17; pin a current one so provisioning is reproducible.
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -62,7 +63,6 @@ DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 SUPPORTED_JAVA = (17, 21)
 DEFAULT_JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
-DEFAULT_USER = "neo4j"
 
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 60.0
@@ -75,62 +75,6 @@ class Neo4jServerError(RuntimeError):
 
 class ToolMissing(Neo4jServerError):
     """Java 17/21 or Maven is not installed, so the local server cannot be provisioned or run here."""
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Where the local server lives and how it listens; :meth:`from_env` is the one way to build it."""
-
-    version: str
-    install_dir: Path
-    data_home: Path
-    bolt_port: int
-    http_port: int
-    heap: str
-    page_cache: str
-
-    @classmethod
-    def from_env(cls) -> ServerConfig:
-        # Absolute: the JVM runs with the data home as cwd, and the pid check compares its --config-dir.
-        cache = (
-            Path(os.environ.get("KGREC_CACHE") or Path.home() / ".cache" / "kgrec").expanduser().absolute()
-        )
-        version = os.environ.get("KGREC_NEO4J_VERSION") or NEO4J_VERSION
-        return cls(
-            version=version,
-            install_dir=cache / f"neo4j-{version}",
-            data_home=Path(os.environ.get("KGREC_NEO4J_DATA") or cache / "neo4j-data")
-            .expanduser()
-            .absolute(),
-            bolt_port=int(os.environ.get("KGREC_NEO4J_BOLT_PORT") or 7687),
-            http_port=int(os.environ.get("KGREC_NEO4J_HTTP_PORT") or 7474),
-            heap=os.environ.get("KGREC_NEO4J_HEAP") or "2g",
-            page_cache=os.environ.get("KGREC_NEO4J_PAGECACHE") or "1g",
-        )
-
-    @property
-    def conf_dir(self) -> Path:
-        return self.data_home / "conf"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.data_home / "logs"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.data_home / "run" / "neo4j.pid"
-
-    @property
-    def bolt_uri(self) -> str:
-        return f"bolt://127.0.0.1:{self.bolt_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def browser_url(self) -> str:
-        return f"{self.http_url}/browser/"
 
 
 @dataclass(frozen=True)
@@ -150,58 +94,6 @@ class StartResult:
     already_running: bool
     # Set only when this start generated the password, so the caller can show it to the user once.
     generated_password: str | None
-
-
-# --------------------------------------------------------------------------------------------- password and URIs
-
-
-def password_file() -> Path:
-    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config").expanduser()
-    return config / "kgrec" / "neo4j-password"
-
-
-def stored_password() -> str | None:
-    try:
-        return password_file().read_text().strip() or None
-    except FileNotFoundError:
-        return None
-
-
-def _store_password(password: str) -> None:
-    path = password_file()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Created 600 from the start: a chmod after writing would leave a window where others can read it.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(password + "\n")
-    os.chmod(path, 0o600)
-
-
-def connection() -> tuple[str, str, str]:
-    """(uri, user, password) for the graph: NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD win, else the local server's.
-
-    The password is "" when neither the environment nor a stored password (written by the first local start)
-    provides one.
-    """
-    cfg = ServerConfig.from_env()
-    uri = os.environ.get("NEO4J_URI") or cfg.bolt_uri
-    user = os.environ.get("NEO4J_USER") or DEFAULT_USER
-    password = os.environ.get("NEO4J_PASSWORD") or stored_password() or ""
-    return uri, user, password
-
-
-def ping(uri: str, user: str, password: str, timeout: float = 5.0) -> bool:
-    """True when a server answers at `uri` and accepts the credentials, False when nothing answers.
-
-    Wrong credentials raise ``neo4j.exceptions.AuthError``: something is there, and guessing on would only lock
-    the account (Neo4j locks a user for a while after three failed logins).
-    """
-    with neo4j.GraphDatabase.driver(uri, auth=(user, password), connection_timeout=timeout) as driver:
-        try:
-            driver.verify_connectivity()
-        except (ServiceUnavailable, OSError):
-            return False
-    return True
 
 
 # ------------------------------------------------------------------------------------------------------- tools
@@ -258,7 +150,7 @@ def missing_tools(config: ServerConfig | None = None) -> list[str]:
 
 _POM = """\
 <project xmlns="http://maven.apache.org/POM/4.0.0">
-  <!-- generated by kgrec graph/neo4j_server.py: only resolves the server's jars -->
+  <!-- generated by kgrec graph/neo4j/server.py: only resolves the server's jars -->
   <modelVersion>4.0.0</modelVersion>
   <groupId>kgrec.local</groupId>
   <artifactId>neo4j-runtime</artifactId>
@@ -332,67 +224,8 @@ def provision(config: ServerConfig | None = None) -> Path:
 # ------------------------------------------------------------------------------------------------------ config
 
 
-_SERVER_LOGS_XML = """\
-<?xml version="1.0" encoding="UTF-8"?>
-<!-- generated by kgrec graph/neo4j_server.py: Neo4j's default server log layout -->
-<Configuration status="ERROR">
-    <Appenders>
-        <RollingRandomAccessFile name="DebugLog" fileName="${config:server.directories.logs}/debug.log"
-                                 filePattern="$${config:server.directories.logs}/debug.log.%02i">
-            <Neo4jDebugLogLayout pattern="%d{yyyy-MM-dd HH:mm:ss.SSSZ}{GMT+0} %-5p [%c{1.}] %m%n"/>
-            <Policies><SizeBasedTriggeringPolicy size="20 MB"/></Policies>
-            <DefaultRolloverStrategy fileIndex="min" max="7"/>
-        </RollingRandomAccessFile>
-        <RollingRandomAccessFile name="HttpLog" fileName="${config:server.directories.logs}/http.log"
-                                 filePattern="$${config:server.directories.logs}/http.log.%02i">
-            <PatternLayout pattern="%d{yyyy-MM-dd HH:mm:ss.SSSZ}{GMT+0} %-5p %m%n"/>
-            <Policies><SizeBasedTriggeringPolicy size="20 MB"/></Policies>
-            <DefaultRolloverStrategy fileIndex="min" max="5"/>
-        </RollingRandomAccessFile>
-        <RollingRandomAccessFile name="QueryLog" fileName="${config:server.directories.logs}/query.log"
-                                 filePattern="$${config:server.directories.logs}/query.log.%02i">
-            <PatternLayout pattern="%d{yyyy-MM-dd HH:mm:ss.SSSZ}{GMT+0} %-5p %m%n"/>
-            <Policies><SizeBasedTriggeringPolicy size="20 MB"/></Policies>
-            <DefaultRolloverStrategy fileIndex="min" max="7"/>
-        </RollingRandomAccessFile>
-        <RollingRandomAccessFile name="SecurityLog" fileName="${config:server.directories.logs}/security.log"
-                                 filePattern="$${config:server.directories.logs}/security.log.%02i">
-            <PatternLayout pattern="%d{yyyy-MM-dd HH:mm:ss.SSSZ}{GMT+0} %-5p %m%n"/>
-            <Policies><SizeBasedTriggeringPolicy size="20 MB"/></Policies>
-            <DefaultRolloverStrategy fileIndex="min" max="7"/>
-        </RollingRandomAccessFile>
-    </Appenders>
-    <Loggers>
-        <Root level="INFO"><AppenderRef ref="DebugLog"/></Root>
-        <!-- Neo4j looks these loggers up by name -->
-        <Logger name="QueryLogger" level="INFO" additivity="false"><AppenderRef ref="QueryLog"/></Logger>
-        <Logger name="HttpLogger" level="INFO" additivity="false"><AppenderRef ref="HttpLog"/></Logger>
-        <Logger name="SecurityLogger" level="INFO" additivity="false"><AppenderRef ref="SecurityLog"/></Logger>
-    </Loggers>
-</Configuration>
-"""
-
-_USER_LOGS_XML = """\
-<?xml version="1.0" encoding="UTF-8"?>
-<!-- generated by kgrec graph/neo4j_server.py: Neo4j's default user log (neo4j.log) -->
-<Configuration>
-    <Appenders>
-        <RollingRandomAccessFile name="RollingFile" fileName="${config:server.directories.logs}/neo4j.log"
-                                 filePattern="$${config:server.directories.logs}/neo4j.log.%02i">
-            <PatternLayout pattern="%d{yyyy-MM-dd HH:mm:ss.SSSZ}{GMT+0} %-5p %m%n"/>
-            <Policies><SizeBasedTriggeringPolicy size="20 MB"/></Policies>
-            <DefaultRolloverStrategy fileIndex="min" max="5"/>
-        </RollingRandomAccessFile>
-    </Appenders>
-    <Loggers>
-        <Root level="info"><AppenderRef ref="RollingFile"/></Root>
-    </Loggers>
-</Configuration>
-"""
-
-
 def write_config(config: ServerConfig | None = None) -> Path:
-    """Write neo4j.conf and the log4j2 files into the data home's conf dir; returns the conf dir."""
+    """Write neo4j.conf and copy this package's log4j2 files into the data home's conf dir; returns the conf dir."""
     cfg = config or ServerConfig.from_env()
     home = cfg.data_home
     for sub in ("conf", "data", "logs", "run", "import", "plugins"):
@@ -424,14 +257,14 @@ def write_config(config: ServerConfig | None = None) -> Path:
         # The dev machines have no internet; Neo4j would otherwise keep trying to send usage data.
         "dbms.usage_report.enabled": "false",
         # Browser runs this on connecting: the merchandisers' guide opens in its sidebar and the graph style loads,
-        # both fetched from `kgrec neo4j guide` on localhost (graph/browser/guide.py), which must be running.
+        # both fetched from `kgrec neo4j guide` on localhost (graph/neo4j/browser/guide.py), which must be running.
         "browser.post_connect_cmd": post_connect_cmd(),
     }
-    lines = ["# generated by kgrec graph/neo4j_server.py on every start: edits here are overwritten"]
+    lines = ["# generated by kgrec graph/neo4j/server.py on every start: edits here are overwritten"]
     lines += [f"{key}={value}" for key, value in settings.items()]
     (cfg.conf_dir / "neo4j.conf").write_text("\n".join(lines) + "\n")
-    (cfg.conf_dir / "server-logs.xml").write_text(_SERVER_LOGS_XML)
-    (cfg.conf_dir / "user-logs.xml").write_text(_USER_LOGS_XML)
+    for name in ("server-logs.xml", "user-logs.xml"):
+        shutil.copyfile(HERE / name, cfg.conf_dir / name)
     return cfg.conf_dir
 
 
@@ -637,7 +470,7 @@ def start(config: ServerConfig | None = None, timeout: float = START_TIMEOUT_S) 
                 # never a leading "-": the admin tool would read it as an option
                 server_password = generated = "k" + secrets.token_urlsafe(18)
             _set_initial_password(cfg, server_password)
-            _store_password(server_password)
+            save_password(server_password)
             stored = server_password
             candidates = [server_password]
         else:
@@ -683,7 +516,7 @@ def start(config: ServerConfig | None = None, timeout: float = START_TIMEOUT_S) 
             working = env_password
             log.info("changed the server's password to NEO4J_PASSWORD")
         if working != stored:
-            _store_password(working)
+            save_password(working)
         return StartResult(status(cfg), already_running=False, generated_password=generated)
 
 
@@ -714,65 +547,3 @@ def stop(config: ServerConfig | None = None, timeout: float = STOP_TIMEOUT_S) ->
             _terminate(pid, cfg, timeout)
         cfg.pid_file.unlink(missing_ok=True)
         return pid
-
-
-# ------------------------------------------------------------------------------------------------------------ CLI
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m graph.neo4j_server", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("action", choices=["start", "stop", "status", "password"])
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv for debug)")
-    args = parser.parse_args(argv)
-    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    log.setLevel(level)
-    if args.verbose < 2:
-        logging.getLogger("neo4j").setLevel(
-            logging.WARNING
-        )  # the driver logs every failed connect while we wait
-
-    cfg = ServerConfig.from_env()
-    try:
-        if args.action == "start":
-            result = start(cfg)
-            st = result.status
-            if result.already_running:
-                print(f"Neo4j already running (pid {st.pid})")
-            else:
-                print(f"Neo4j {st.version} started (pid {st.pid})")
-            print(f"  bolt:    {st.bolt_uri}\n  browser: {st.browser_url}")
-            if result.generated_password:
-                print(f"  user {DEFAULT_USER}, generated password (stored in {password_file()}):")
-                print(f"  {result.generated_password}")
-            return 0
-        if args.action == "stop":
-            pid = stop(cfg)
-            print(f"Neo4j stopped (pid {pid})" if pid is not None else "Neo4j was not running")
-            return 0
-        if args.action == "status":
-            st = status(cfg)
-            if not st.running:
-                print("Neo4j not running")
-                return 3
-            print(f"Neo4j {st.version or cfg.version} running (pid {st.pid})")
-            print(f"  bolt:    {st.bolt_uri}\n  browser: {st.browser_url}\n  data:    {cfg.data_home}")
-            return 0
-        password = connection()[2]
-        if not password:
-            print(
-                f"no password: set NEO4J_PASSWORD or run `start` once (it stores {password_file()})",
-                file=sys.stderr,
-            )
-            return 1
-        print(password)
-        return 0
-    except Neo4jServerError as exc:
-        print(f"neo4j {args.action}: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from graph.local_store import LocalStore
-from graph.neo4j_store import Neo4jStore
+from graph.neo4j.store import Neo4jStore
 from graph.schema import GraphBatch
 from loaders.amazon import read_amazon
 from loaders.quarantine import Quarantine

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from gnn.registry import Registry
-from graph.browser.guide import load_queries
-from graph.bulk_import import local_batches
-from graph.neo4j_store import Neo4jStore
+from graph.neo4j.browser.guide import load_queries
+from graph.neo4j.bulk_import import local_batches
+from graph.neo4j.store import Neo4jStore
 from tests.api import fixture_graph as fg
 from tests.api.server import Server, free_port, stop_server
 

@@ -10,7 +10,9 @@ import neo4j
 import pytest
 from neo4j.exceptions import AuthError
 
-from graph import neo4j_server
+from graph.neo4j import server
+from graph.neo4j.config import ServerConfig
+from graph.neo4j.connection import ping
 
 pytestmark = pytest.mark.neo4j
 
@@ -23,9 +25,9 @@ def driver(neo4j_uri_auth: tuple[str, str, str]) -> Iterator[neo4j.Driver]:
 
 
 @pytest.fixture
-def local(neo4j_uri_auth: tuple[str, str, str]) -> neo4j_server.ServerConfig:
+def local(neo4j_uri_auth: tuple[str, str, str]) -> ServerConfig:
     """The local server's config; these checks mean nothing for a remote NEO4J_URI."""
-    cfg = neo4j_server.ServerConfig.from_env()
+    cfg = ServerConfig.from_env()
     if neo4j_uri_auth[0] != cfg.bolt_uri:
         pytest.skip(f"the suite uses {neo4j_uri_auth[0]}, not the local server")
     return cfg
@@ -45,24 +47,24 @@ def test_is_neo4j_5_26(driver: neo4j.Driver) -> None:
 def test_wrong_password_is_refused(neo4j_uri_auth: tuple[str, str, str]) -> None:
     uri, user, password = neo4j_uri_auth
     with pytest.raises(AuthError):
-        neo4j_server.ping(uri, user, password + "-wrong")
+        ping(uri, user, password + "-wrong")
 
 
-def test_browser_page_loads(local: neo4j_server.ServerConfig) -> None:
+def test_browser_page_loads(local: ServerConfig) -> None:
     with urllib.request.urlopen(local.browser_url, timeout=10) as reply:
         assert reply.status == 200
         html = reply.read().decode("utf-8", errors="replace")
     assert "Neo4j Browser" in html
 
 
-def test_discovery_advertises_the_bolt_port_browser_connects_to(local: neo4j_server.ServerConfig) -> None:
+def test_discovery_advertises_the_bolt_port_browser_connects_to(local: ServerConfig) -> None:
     with urllib.request.urlopen(local.http_url + "/", timeout=10) as reply:
         doc = json.loads(reply.read())
     assert doc["bolt_direct"] == local.bolt_uri
 
 
-def test_status_reports_running(local: neo4j_server.ServerConfig) -> None:
-    st = neo4j_server.status(local)
+def test_status_reports_running(local: ServerConfig) -> None:
+    st = server.status(local)
     assert st.running and st.pid
     assert st.version is not None and st.version.startswith("5.26.")
-    assert neo4j_server.main(["status"]) == 0
+    assert server.main(["status"]) == 0

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 
 from gnn.infer import learned_edges
-from graph.browser.guide import (
+from graph.neo4j.browser.guide import (
     browser_link,
     example_params,
     load_queries,
@@ -29,9 +29,9 @@ from graph.browser.guide import (
     post_connect_cmd,
     render_guide,
 )
-from graph.bulk_import import local_batches
-from graph.neo4j_server import ServerConfig
-from graph.neo4j_store import Neo4jStore
+from graph.neo4j.bulk_import import local_batches
+from graph.neo4j.config import ServerConfig
+from graph.neo4j.store import Neo4jStore
 from graph.snapshot import Snapshot
 from tests.api import fixture_graph as fg
 

@@ -17,11 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from graph import neo4j_server
-from graph.bulk_import import import_full, local_batches, local_rules, write_csv
 from graph.local_store import LocalStore
-from graph.neo4j_server import ServerConfig
-from graph.neo4j_store import Neo4jStore
+from graph.neo4j import server
+from graph.neo4j.bulk_import import import_full, local_batches, local_rules, write_csv
+from graph.neo4j.config import ServerConfig
+from graph.neo4j.store import Neo4jStore
 from graph.schema import GraphBatch
 from graph.snapshot import Snapshot
 from loaders.synthetic import synthetic_batches, synthetic_snapshot
@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def throwaway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerConfig]:
-    missing = neo4j_server.missing_tools()
+    missing = server.missing_tools()
     if missing and os.environ.get("CI", "").lower() != "true":
         pytest.skip(f"the local Neo4j needs {' and '.join(missing)}")
     # a password and password file of its own: the user's ~/.config/kgrec is never rewritten
@@ -55,7 +55,7 @@ def throwaway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve
         page_cache="128m",
     )
     yield cfg
-    neo4j_server.stop(cfg)
+    server.stop(cfg)
 
 
 def _pairs(snap: Snapshot, type_: str, src: str, dst: str) -> set[tuple[str, str]]:
@@ -90,7 +90,7 @@ def test_a_store_imports_with_its_counts_rules_and_odd_strings(
         == sum(n for name, n in expected.items() if name.isupper()) + 2
     )  # the two rules
 
-    neo4j_server.start(throwaway)
+    server.start(throwaway)
     with Neo4jStore.connect(throwaway.bolt_uri, "neo4j", os.environ["NEO4J_PASSWORD"]) as store:
         store.ensure_schema()
         counts = store.counts()
