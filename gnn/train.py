@@ -41,11 +41,13 @@ import torch
 import torch.nn.functional as F
 
 from gnn.data import encoder_inputs
-from gnn.features import FeaturePipeline, PairFeatures, SparseRows
+from gnn.features import FeaturePipeline
 from gnn.model import LinkModel
 from gnn.model_scorer import CONFIG_FILE, FEATURES_FILE, MODEL_FILE, GNNScorer, Prepared, build_model
+from gnn.pair_features import PairFeatures
 from gnn.registry import SERVING_FILE, Registry
 from gnn.sampler import HardNegatives, HeteroNeighborSampler
+from gnn.sparse import SparseRows
 from gnn.split import Split, make_split
 from graph.schema import LABEL_TYPE, RELATIONS
 from graph.snapshot import Snapshot
