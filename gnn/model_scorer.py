@@ -19,14 +19,10 @@ from gnn.data import encoder_inputs, to_hetero
 from gnn.features import FeaturePipeline
 from gnn.model import LinkModel
 from gnn.pair_features import PAIR_FEATURES, PairFeatures
-from gnn.registry import ArtifactError, Registry
+from gnn.registry import CONFIG_FILE, FEATURES_FILE, MODEL_FILE, ArtifactError, Registry
 from gnn.sparse import SparseRows
 from gnn.text import titles_of
 from graph.snapshot import Snapshot
-
-MODEL_FILE = "model.pt"
-CONFIG_FILE = "config.json"
-FEATURES_FILE = "features.npz"
 
 
 @dataclass
@@ -97,7 +93,7 @@ class GNNScorer:
 
 
 def build_model(config: dict, pipeline: FeaturePipeline, brands: bool) -> LinkModel:
-    """A fresh model of `config` (a :class:`gnn.train.TrainConfig` as a dict) over the pipeline's features."""
+    """A fresh model of `config` (a :class:`gnn.config.TrainConfig` as a dict) over the pipeline's features."""
     from gnn.data import POPULARITY, metadata
     from gnn.model import HeteroSAGE
 
