@@ -41,8 +41,8 @@ POPULARITY = ("bought_in", "bought_out", "viewed_in", "viewed_out", "interaction
 
 
 def reverse(edge_type: tuple[str, str, str]) -> tuple[str, str, str]:
-    src, rel, dst = edge_type
-    return (dst, f"rev_{rel}", src)
+    src, name, dst = edge_type
+    return (dst, f"rev_{name}", src)
 
 
 def popularity(snap: Snapshot) -> np.ndarray:

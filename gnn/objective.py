@@ -60,15 +60,15 @@ def episode(
     )
     n = graph.n("Product")
     supervision, known = {}, {}
-    for rel in RELATIONS:
-        pos = np.concatenate([inner.heldout[rel][p] for p in inner.heldout[rel]])
-        train_src, train_dst = graph.rel(LABEL_TYPE[rel]).coo()
-        known[rel] = SparseRows.from_coo(
+    for relation in RELATIONS:
+        pos = np.concatenate([inner.heldout[relation][p] for p in inner.heldout[relation]])
+        train_src, train_dst = graph.rel(LABEL_TYPE[relation]).coo()
+        known[relation] = SparseRows.from_coo(
             np.concatenate([train_src, pos[:, 0]]), np.concatenate([train_dst, pos[:, 1]]), n, n
         )
         if len(pos) > max_positives:
             pos = pos[rng.choice(len(pos), max_positives, replace=False)]
-        supervision[rel] = (pos[:, 0], pos[:, 1])
+        supervision[relation] = (pos[:, 0], pos[:, 1])
     return Episode(inner.train, supervision, known)
 
 
@@ -85,13 +85,13 @@ def hard_negatives(
     )
     n = message.n("Product")
     return {
-        rel: HardNegatives(
+        relation: HardNegatives(
             category,
-            np.bincount(message.rel(LABEL_TYPE[rel]).indices, minlength=n),
+            np.bincount(message.rel(LABEL_TYPE[relation]).indices, minlength=n),
             both,
             mix,
         )
-        for rel in RELATIONS
+        for relation in RELATIONS
     }
 
 

@@ -56,8 +56,8 @@ class ArtifactError(ValueError):
 class ServingArtifact:
     """Top-K learned neighbours and embeddings per product, as dense arrays (no per-request database access).
 
-    ``neighbors[rel]`` is int32 ``[n_products, K]`` of product positions (``-1`` pads short lists) ranked by
-    ``scores[rel]`` (float32, same shape, descending); ``embeddings`` is float32 ``[n_products, d]``.
+    ``neighbors[relation]`` is int32 ``[n_products, K]`` of product positions (``-1`` pads short lists) ranked by
+    ``scores[relation]`` (float32, same shape, descending); ``embeddings`` is float32 ``[n_products, d]``.
     """
 
     product_ids: np.ndarray  # str [n]
@@ -75,27 +75,27 @@ class ServingArtifact:
             raise ArtifactError(f"embeddings shape {self.embeddings.shape} does not match {n} products")
         if not np.isfinite(self.embeddings).all():
             raise ArtifactError("embeddings contain NaN or infinity")
-        for rel in RELATIONS:
-            idx, sc = self.neighbors.get(rel), self.scores.get(rel)
+        for relation in RELATIONS:
+            idx, sc = self.neighbors.get(relation), self.scores.get(relation)
             if idx is None or sc is None:
-                raise ArtifactError(f"no {rel} lists")
+                raise ArtifactError(f"no {relation} lists")
             if idx.ndim != 2 or idx.shape[0] != n or sc.shape != idx.shape:
                 raise ArtifactError(
-                    f"{rel} lists shape {idx.shape} / scores {sc.shape} do not match {n} products"
+                    f"{relation} lists shape {idx.shape} / scores {sc.shape} do not match {n} products"
                 )
             if idx.size and (idx.min() < -1 or idx.max() >= n):
-                raise ArtifactError(f"{rel} lists point outside the catalog")
+                raise ArtifactError(f"{relation} lists point outside the catalog")
             if not np.isfinite(sc[idx >= 0]).all():
-                raise ArtifactError(f"{rel} scores contain NaN or infinity")
+                raise ArtifactError(f"{relation} scores contain NaN or infinity")
 
     def save(self, path: Path) -> None:
         arrays: dict[str, np.ndarray] = {
             "product_ids": self.product_ids.astype(str),
             "embeddings": self.embeddings,
         }
-        for rel in RELATIONS:
-            arrays[f"{rel}_idx"] = self.neighbors[rel].astype(np.int32)
-            arrays[f"{rel}_score"] = self.scores[rel].astype(np.float32)
+        for relation in RELATIONS:
+            arrays[f"{relation}_idx"] = self.neighbors[relation].astype(np.int32)
+            arrays[f"{relation}_score"] = self.scores[relation].astype(np.float32)
         with open(path, "wb") as f:
             np.savez(f, **arrays)
 
@@ -105,8 +105,8 @@ class ServingArtifact:
             with np.load(path, allow_pickle=False) as z:
                 art = ServingArtifact(
                     product_ids=z["product_ids"].astype(object),
-                    neighbors={rel: z[f"{rel}_idx"] for rel in RELATIONS},
-                    scores={rel: z[f"{rel}_score"] for rel in RELATIONS},
+                    neighbors={relation: z[f"{relation}_idx"] for relation in RELATIONS},
+                    scores={relation: z[f"{relation}_score"] for relation in RELATIONS},
                     embeddings=z["embeddings"].astype(np.float32),
                 )
         except ArtifactError:

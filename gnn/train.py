@@ -112,12 +112,14 @@ class Trainer:
             self.graph = carved.train
             pick = np.random.default_rng(config.seed)
             self.valid_pairs = {
-                rel: {
-                    "warm": _sample_queries(pick, split.valid[rel], config.valid_queries),
-                    "cold": _sample_queries(pick, carved.heldout[rel]["cold"], config.valid_queries // 4),
-                    "new": _sample_queries(pick, carved.heldout[rel]["new"], config.valid_queries // 4),
+                relation: {
+                    "warm": _sample_queries(pick, split.valid[relation], config.valid_queries),
+                    "cold": _sample_queries(
+                        pick, carved.heldout[relation]["cold"], config.valid_queries // 4
+                    ),
+                    "new": _sample_queries(pick, carved.heldout[relation]["new"], config.valid_queries // 4),
                 }
-                for rel in RELATIONS
+                for relation in RELATIONS
             }
 
     # -- one epoch -------------------------------------------------------------------------------------------------
@@ -147,8 +149,8 @@ class Trainer:
         for z_of, parts, local in batches:
             z = z_of()
             loss = torch.zeros((), device=self.device)
-            for rel, ex in parts:
-                rank, direction = losses(self.model, rel, z, ex, local, c.direction_weight)
+            for relation, ex in parts:
+                rank, direction = losses(self.model, relation, z, ex, local, c.direction_weight)
                 loss = loss + rank + direction
                 totals["loss"] += float(rank.detach())
                 totals["direction"] += float(direction.detach())
@@ -181,10 +183,16 @@ class Trainer:
         c = self.config
         inputs = encoder_inputs(self.prepared.graph(message).to(self.device), sparse=True)
         examples = {
-            rel: Examples.of(
-                rel, pairs, known[rel], a, b, negatives[rel].sample(self.rng, a, b, c.negatives), self.device
+            relation: Examples.of(
+                relation,
+                pairs,
+                known[relation],
+                a,
+                b,
+                negatives[relation].sample(self.rng, a, b, c.negatives),
+                self.device,
             )
-            for rel, (a, b) in supervision.items()
+            for relation, (a, b) in supervision.items()
             if len(a)
         }
         last: list[torch.Tensor] = []
@@ -196,8 +204,8 @@ class Trainer:
 
         for step in range(c.steps_per_epoch):
             parts = [
-                (rel, ex.take(self.rng.integers(0, len(ex.a), min(c.step_positives, len(ex.a)))))
-                for rel, ex in examples.items()
+                (relation, ex.take(self.rng.integers(0, len(ex.a), min(c.step_positives, len(ex.a)))))
+                for relation, ex in examples.items()
             ]
             yield (fresh if step % c.encoder_every == 0 else lambda: last[0]), parts, None
 
@@ -211,34 +219,38 @@ class Trainer:
 
         data = self.prepared.graph(message)
         loaders = []
-        for rel, (a, b) in supervision.items():
+        for relation, (a, b) in supervision.items():
             if len(a) == 0:
                 continue
             sampler = HeteroNeighborSampler(
-                data, self.config.num_neighbors, negatives[rel], seed=int(self.rng.integers(1 << 31))
+                data, self.config.num_neighbors, negatives[relation], seed=int(self.rng.integers(1 << 31))
             )
             loader = LinkLoader(
                 data,
                 sampler,
-                edge_label_index=(SUPERVISION_EDGE[rel], torch.from_numpy(np.stack([a, b]))),
+                edge_label_index=(SUPERVISION_EDGE[relation], torch.from_numpy(np.stack([a, b]))),
                 neg_sampling=NegativeSampling("triplet", amount=self.config.negatives),
                 batch_size=self.config.batch_size,
                 shuffle=True,
             )
-            loaders.append((rel, loader))
+            loaders.append((relation, loader))
         return self._steps_of(loaders, pairs, known, message.n("Product"))
 
     def _steps_of(self, loaders: list, pairs: PairFeatures, known: dict, n: int) -> Iterator[_Step]:
-        for rel, loader in loaders:
+        for relation, loader in loaders:
             for batch in loader:
                 p = batch["product"]
                 n_id = p.n_id.numpy()
                 local = np.full(n, -1, np.int64)
                 local[n_id] = np.arange(len(n_id))
                 a, b, neg = (n_id[t.numpy()] for t in (p.src_index, p.dst_pos_index, p.dst_neg_index))
-                ex = Examples.of(rel, pairs, known[rel], a, b, neg, self.device)
+                ex = Examples.of(relation, pairs, known[relation], a, b, neg, self.device)
                 batch = batch.to(self.device)
-                yield (lambda batch=batch: self.model.encoder(**encoder_inputs(batch))), [(rel, ex)], local
+                yield (
+                    (lambda batch=batch: self.model.encoder(**encoder_inputs(batch))),
+                    [(relation, ex)],
+                    local,
+                )
 
     # -- validation, checkpoints, the loop ---------------------------------------------------------------------------
 
@@ -255,10 +267,10 @@ class Trainer:
 
         scorer = self.scorer(self.graph)
         out: dict[str, dict[str, dict[str, float]]] = {}
-        for rel, pops in self.valid_pairs.items():
-            known = known_partners(self.split, rel)
-            out[rel] = {
-                pop: rank_metrics(scorer, rel, pairs, known) for pop, pairs in pops.items() if len(pairs)
+        for relation, pops in self.valid_pairs.items():
+            known = known_partners(self.split, relation)
+            out[relation] = {
+                pop: rank_metrics(scorer, relation, pairs, known) for pop, pairs in pops.items() if len(pairs)
             }
         return out
 
@@ -315,9 +327,9 @@ class Trainer:
             score = -row["loss"]
             if c.validate:
                 valid = self.validate()
-                for rel, pops in valid.items():
+                for relation, pops in valid.items():
                     for pop, metrics in pops.items():
-                        row[f"valid_{rel}_{pop}_ndcg@10"] = metrics["ndcg@10"]
+                        row[f"valid_{relation}_{pop}_ndcg@10"] = metrics["ndcg@10"]
                 score = float(np.mean([m["ndcg@10"] for pops in valid.values() for m in pops.values()]))
                 row["valid_ndcg@10"] = score
             row["epoch_s"] = time.perf_counter() - t0
