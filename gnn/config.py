@@ -30,9 +30,10 @@ class TrainConfig:
     weight_decay: float = 1e-5
     steps_per_epoch: int = 24
     step_positives: int = 2048  # positives per relation and step, drawn from the epoch's
-    encoder_every: int = 3  # steps per encoder pass with gradients (see Trainer._fullbatches)
+    encoder_every: int = 3  # steps per encoder pass with gradients (see gnn.train.Trainer)
     negatives: int = 32
-    negative_mix: list[float] = field(default_factory=lambda: [0.5, 0.125, 0.125, 0.25])  # see HardNegatives
+    # shares of uniform, same-category, popular and two-hop negatives (gnn.sampler.HardNegatives)
+    negative_mix: list[float] = field(default_factory=lambda: [0.5, 0.125, 0.125, 0.25])
     max_positives: int = 8000  # supervision pairs per relation and epoch (a sample of the episode's)
     direction_weight: float = 2.0
     patience: int = 3

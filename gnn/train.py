@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from gnn.config import TrainConfig
-from gnn.data import encoder_inputs
+from gnn.data import EDGE_TYPES, encoder_inputs
 from gnn.features import FeaturePipeline
 from gnn.model import LinkModel
 from gnn.model_scorer import GNNScorer, Prepared, build_model
@@ -36,16 +36,10 @@ from gnn.pair_features import PairFeatures
 from gnn.registry import data_fingerprint, save_checkpoint
 from gnn.sampler import HeteroNeighborSampler
 from gnn.split import Split, make_split
-from graph.schema import RELATIONS
+from graph.schema import LABEL_TYPE, RELATIONS
 from graph.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
-
-# the product -> product edge type a relation's supervision pairs are typed as in a LinkLoader batch
-SUPERVISION_EDGE = {
-    "complement": ("product", "also_bought", "product"),
-    "substitute": ("product", "also_viewed", "product"),
-}
 
 
 @dataclass
@@ -228,7 +222,7 @@ class Trainer:
             loader = LinkLoader(
                 data,
                 sampler,
-                edge_label_index=(SUPERVISION_EDGE[relation], torch.from_numpy(np.stack([a, b]))),
+                edge_label_index=(EDGE_TYPES[LABEL_TYPE[relation]], torch.from_numpy(np.stack([a, b]))),
                 neg_sampling=NegativeSampling("triplet", amount=self.config.negatives),
                 batch_size=self.config.batch_size,
                 shuffle=True,
