@@ -76,7 +76,8 @@ def hard_negatives(
     message: Snapshot, pairs: PairFeatures, category: np.ndarray, mix: tuple[float, ...]
 ) -> dict[str, HardNegatives]:
     """Each relation's negative sampler over the message graph: uniform, from b's category, by popularity in the
-    relation's lists, and two hops from a in either list, in the shares of `mix` (:class:`~gnn.sampler.HardNegatives`)."""
+    relation's lists, and two hops from a in either list, in the shares of `mix` (see
+    :class:`~gnn.sampler.HardNegatives`)."""
     both = SparseRows.from_coo(
         np.concatenate([pairs.bs.rows(), pairs.vs.rows()]),
         np.concatenate([pairs.bs.indices, pairs.vs.indices]),

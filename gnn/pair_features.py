@@ -10,8 +10,9 @@ does :class:`gnn.model.PairTerm`.
 Each feature is one row of :data:`PAIR_FEATURES`: its name, how to compute it for given pairs (training), how to
 compute it for a block of queries against the whole catalog (ranking), from the same arrays, and its kind (path
 counts enter as ``log1p``). The rows are made by a few constructors (a two-hop product of lists, a value of the
-query, of the candidate, of both), each of which writes the pair and the block computation once, side by side. The order of a relation's rows is the order of the model's input columns, which a saved
-run's weights depend on: append, never reorder.
+query, of the candidate, of both), each of which writes the pair and the block computation once, side by side.
+The order of a relation's rows is the order of the model's input columns, which a saved run's weights depend on:
+append, never reorder.
 """
 
 from __future__ import annotations

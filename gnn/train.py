@@ -31,10 +31,11 @@ from gnn.data import EDGE_TYPES, encoder_inputs
 from gnn.features import FeaturePipeline
 from gnn.model import LinkModel
 from gnn.model_scorer import GNNScorer, Prepared, build_model
-from gnn.objective import Examples, episode, hard_negatives, losses
+from gnn.objective import Episode, Examples, episode, hard_negatives, losses
 from gnn.pair_features import PairFeatures
 from gnn.registry import data_fingerprint, save_checkpoint
-from gnn.sampler import HeteroNeighborSampler
+from gnn.sampler import HardNegatives, HeteroNeighborSampler
+from gnn.sparse import SparseRows
 from gnn.split import Split, make_split
 from graph.schema import LABEL_TYPE, RELATIONS
 from graph.snapshot import Snapshot
@@ -128,14 +129,13 @@ class Trainer:
         self.model.train()
         t0 = time.perf_counter()
         ep = episode(self.graph, self.rng, c.episode_warm, c.episode_cold, c.episode_new, c.max_positives)
-        message, supervision, known = ep.message, ep.supervision, ep.known
-        pairs = self.prepared.pair_features(message)
-        negatives = hard_negatives(message, pairs, self.prepared.category, tuple(c.negative_mix))
+        pairs = self.prepared.pair_features(ep.message)
+        negatives = hard_negatives(ep.message, pairs, self.prepared.category, tuple(c.negative_mix))
         if c.batch_size:
-            batches = self._minibatches(message, supervision, negatives, pairs, known)
-            epoch_steps = sum(-(-len(a) // c.batch_size) for a, _ in supervision.values())
+            batches = self._minibatches(ep, negatives, pairs)
+            epoch_steps = sum(-(-len(a) // c.batch_size) for a, _ in ep.supervision.values())
         else:
-            batches = self._fullbatches(message, supervision, negatives, pairs, known)
+            batches = self._fullbatches(ep, negatives, pairs)
             epoch_steps = c.steps_per_epoch
         t1 = time.perf_counter()
         totals = {"loss": 0.0, "direction": 0.0}
@@ -166,7 +166,7 @@ class Trainer:
         }
 
     def _fullbatches(
-        self, message: Snapshot, supervision: dict, negatives: dict, pairs: PairFeatures, known: dict
+        self, ep: Episode, negatives: dict[str, HardNegatives], pairs: PairFeatures
     ) -> Iterator[_Step]:
         """Steps over the whole message graph: the epoch's examples are built once, each step draws a batch.
 
@@ -175,18 +175,18 @@ class Trainer:
         encoder, for a hundredth of its cost).
         """
         c = self.config
-        inputs = encoder_inputs(self.prepared.graph(message).to(self.device), sparse=True)
+        inputs = encoder_inputs(self.prepared.graph(ep.message).to(self.device), sparse=True)
         examples = {
             relation: Examples.of(
                 relation,
                 pairs,
-                known[relation],
+                ep.known[relation],
                 a,
                 b,
                 negatives[relation].sample(self.rng, a, b, c.negatives),
                 self.device,
             )
-            for relation, (a, b) in supervision.items()
+            for relation, (a, b) in ep.supervision.items()
             if len(a)
         }
         last: list[torch.Tensor] = []
@@ -204,16 +204,16 @@ class Trainer:
             yield (fresh if step % c.encoder_every == 0 else lambda: last[0]), parts, None
 
     def _minibatches(
-        self, message: Snapshot, supervision: dict, negatives: dict, pairs: PairFeatures, known: dict
+        self, ep: Episode, negatives: dict[str, HardNegatives], pairs: PairFeatures
     ) -> Iterator[_Step]:
         """Sampled subgraphs around each batch of positives and their negatives (PyG's LinkLoader). The samplers
         are built here, before the first step, so that an epoch's setup and its steps are timed apart."""
         from torch_geometric.loader import LinkLoader
         from torch_geometric.sampler import NegativeSampling
 
-        data = self.prepared.graph(message)
+        data = self.prepared.graph(ep.message)
         loaders = []
-        for relation, (a, b) in supervision.items():
+        for relation, (a, b) in ep.supervision.items():
             if len(a) == 0:
                 continue
             sampler = HeteroNeighborSampler(
@@ -228,9 +228,11 @@ class Trainer:
                 shuffle=True,
             )
             loaders.append((relation, loader))
-        return self._steps_of(loaders, pairs, known, message.n("Product"))
+        return self._steps_of(loaders, pairs, ep.known, ep.message.n("Product"))
 
-    def _steps_of(self, loaders: list, pairs: PairFeatures, known: dict, n: int) -> Iterator[_Step]:
+    def _steps_of(
+        self, loaders: list, pairs: PairFeatures, known: dict[str, SparseRows], n: int
+    ) -> Iterator[_Step]:
         for relation, loader in loaders:
             for batch in loader:
                 p = batch["product"]
