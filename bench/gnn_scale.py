@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from gnn.config import TrainConfig  # noqa: E402
 from gnn.split import make_split  # noqa: E402
-from gnn.train import TrainConfig, Trainer, peak_rss_gib  # noqa: E402
+from gnn.train import Trainer, peak_rss_gib  # noqa: E402
 from loaders.synthetic import synthetic_snapshot  # noqa: E402
 
 

@@ -59,8 +59,8 @@ class Popularity:
     def __init__(self, train: Snapshot) -> None:
         customers = np.asarray(interactions(train).sum(axis=0)).ravel()
         self.popularity = {
-            rel: (np.asarray(lists(train, rel).sum(axis=0)).ravel() + customers).astype(np.float32)
-            for rel in RELATIONS
+            relation: (np.asarray(lists(train, relation).sum(axis=0)).ravel() + customers).astype(np.float32)
+            for relation in RELATIONS
         }
 
     def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
@@ -135,12 +135,12 @@ class RandomWalk:
         has_customers = np.asarray(r.sum(axis=0)).ravel() > 0
         self.hops = hops
         self.transition: dict[str, sp.csr_matrix] = {}
-        for rel in RELATIONS:
-            a = lists(train, rel)
+        for relation in RELATIONS:
+            a = lists(train, relation)
             has_list = np.asarray(a.sum(axis=1)).ravel() > 0
             via_list = np.where(has_list, np.where(has_customers, 1.0 - customer_weight, 1.0), 0.0)
             via_customer = np.where(has_customers, 1.0 - via_list, 0.0)
-            self.transition[rel] = (
+            self.transition[relation] = (
                 sp.diags(via_list) @ _row_normalize(a) + sp.diags(via_customer) @ through_customers
             ).tocsr()
 

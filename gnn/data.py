@@ -8,7 +8,7 @@ type so that messages flow both ways (a lens learns from the cameras that list i
 
 Only what the given snapshot holds goes in: the split's train snapshot has the held-out pairs removed from every
 list in both directions, so neither an edge nor its reverse can carry a test label into a message. The trainer
-removes each step's supervision pairs the same way before building the graph (see :mod:`gnn.train`).
+removes each step's supervision pairs the same way before building the graph (see :mod:`gnn.objective`).
 
 Popularity is computed here, from the edges of the graph being built, and not frozen in the feature pipeline: a
 product whose edges a training step removes must look exactly like a product that has none.
@@ -41,8 +41,8 @@ POPULARITY = ("bought_in", "bought_out", "viewed_in", "viewed_out", "interaction
 
 
 def reverse(edge_type: tuple[str, str, str]) -> tuple[str, str, str]:
-    src, rel, dst = edge_type
-    return (dst, f"rev_{rel}", src)
+    src, name, dst = edge_type
+    return (dst, f"rev_{name}", src)
 
 
 def popularity(snap: Snapshot) -> np.ndarray:

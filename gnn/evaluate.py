@@ -189,19 +189,19 @@ def evaluate(
     """Score every method on every relation and population of `split`; see the module docstring for the layout."""
     from tqdm import tqdm
 
-    jobs = [(rel, pop, s) for rel in RELATIONS for pop in POPULATIONS for s in scorers]
-    results: Results = {rel: {pop: {} for pop in POPULATIONS} for rel in RELATIONS}
-    known = {rel: known_partners(split, rel) for rel in RELATIONS}
+    jobs = [(relation, pop, s) for relation in RELATIONS for pop in POPULATIONS for s in scorers]
+    results: Results = {relation: {pop: {} for pop in POPULATIONS} for relation in RELATIONS}
+    known = {relation: known_partners(split, relation) for relation in RELATIONS}
     one_way = {
         pop: one_way_pairs(known["complement"], split.heldout["complement"][pop]) for pop in POPULATIONS
     }
-    for rel, pop, scorer in tqdm(jobs, desc="evaluate", disable=not progress):
-        pairs = split.heldout[rel][pop]
-        row: dict[str, float] = rank_metrics(scorer, rel, pairs, known[rel], k, n_negatives, seed)
-        if rel == "complement":
+    for relation, pop, scorer in tqdm(jobs, desc="evaluate", disable=not progress):
+        pairs = split.heldout[relation][pop]
+        row: dict[str, float] = rank_metrics(scorer, relation, pairs, known[relation], k, n_negatives, seed)
+        if relation == "complement":
             row["direction"] = direction_accuracy(scorer, one_way[pop], split.full.n("Product"))
             row["n_direction"] = len(one_way[pop])
-        results[rel][pop][scorer.name] = row
+        results[relation][pop][scorer.name] = row
     for pop in POPULATIONS:
         results["complement"][pop][IN_DEGREE] = {
             "direction": in_degree_direction(split, one_way[pop]),
@@ -217,14 +217,14 @@ def tables(results: Results, k: int = 10, images: bool = False) -> str:
     """Markdown: one table per relation and population, methods as rows (``–`` where a metric does not apply)."""
     metrics = [m.format(k=k) for m in METRICS]
     lines = []
-    for rel, pops in results.items():
+    for relation, pops in results.items():
         for pop, methods in pops.items():
             shown = [m for m in metrics if any(m in row for row in methods.values())]
-            lines += [f"## {rel} / {pop}", "", "| method | " + " | ".join(shown) + " |"]
+            lines += [f"## {relation} / {pop}", "", "| method | " + " | ".join(shown) + " |"]
             lines.append("|---" * (len(shown) + 1) + "|")
             for method, row in methods.items():
                 lines.append(f"| {method} | " + " | ".join(_cell(row.get(m)) for m in shown) + " |")
-            lines += ["", f"![{rel} {pop}]({rel}_{pop}.png)", ""] if images else [""]
+            lines += ["", f"![{relation} {pop}]({relation}_{pop}.png)", ""] if images else [""]
     return "\n".join(lines)
 
 
@@ -238,9 +238,9 @@ def write_report(results: Results, out_dir: Path, k: int = 10) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plotted = [f"hit@{k}", f"ndcg@{k}", "mrr", "auc"]
-    for rel, pops in results.items():
+    for relation, pops in results.items():
         for pop, methods in pops.items():
-            _bar_plot(plt, methods, plotted, out_dir / f"{rel}_{pop}.png")
+            _bar_plot(plt, methods, plotted, out_dir / f"{relation}_{pop}.png")
     report = out_dir / "report.md"
     header = "# Held-out evaluation\n\nFiltered ranking over all products, per held-out pair; see `gnn/evaluate.py`.\n\n"
     report.write_text(header + tables(results, k, images=True))

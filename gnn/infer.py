@@ -53,8 +53,8 @@ def serving_artifact(
 ) -> ServingArtifact:
     """The artifact the API serves, scored over `snap` (the store's whole graph: what is known now)."""
     neighbors, scores = {}, {}
-    for rel in RELATIONS:
-        neighbors[rel], scores[rel] = top_k(scorer, rel, k, progress=progress)
+    for relation in RELATIONS:
+        neighbors[relation], scores[relation] = top_k(scorer, relation, k, progress=progress)
     art = ServingArtifact(
         product_ids=np.asarray(snap.ids["Product"], dtype=object),
         neighbors=neighbors,
@@ -154,10 +154,10 @@ def write_learned(
     own snapshot); returns edges written per type."""
     snap = snap if snap is not None else store.snapshot()
     return {
-        LEARNED_TYPE[rel]: store.replace_learned(
-            LEARNED_TYPE[rel], learned_edges(art, rel, snap), model=version
+        LEARNED_TYPE[relation]: store.replace_learned(
+            LEARNED_TYPE[relation], learned_edges(art, relation, snap), model=version
         )
-        for rel in RELATIONS
+        for relation in RELATIONS
     }
 
 

@@ -197,7 +197,7 @@ class SubstituteDecoder(nn.Module):
 
 class PairTerm(nn.Module):
     r"""The learned structural term: a small MLP over pair features (path counts, title cosine, same category,
-    popularity; :class:`gnn.features.PairFeatures`), added to a decoder's score, after NCN (Wang et al., "Neural
+    popularity; :class:`gnn.pair_features.PairFeatures`), added to a decoder's score, after NCN (Wang et al., "Neural
     Common Neighbor with Completion for Link Prediction", ICLR 2024) and BUDDY (Chamberlain et al., "Graph Neural
     Networks for Link Prediction with Subgraph Sketching", ICLR 2023): message passing smooths embeddings and so
     cannot count the common neighbours that the strong heuristics are made of.

@@ -16,14 +16,13 @@ import torch
 from torch_geometric.data import HeteroData
 
 from gnn.data import encoder_inputs, to_hetero
-from gnn.features import FEATURES, FeaturePipeline, PairFeatures, SparseRows, titles_of
+from gnn.features import FeaturePipeline
 from gnn.model import LinkModel
-from gnn.registry import ArtifactError, Registry
+from gnn.pair_features import PAIR_FEATURES, PairFeatures
+from gnn.registry import CONFIG_FILE, FEATURES_FILE, MODEL_FILE, ArtifactError, Registry
+from gnn.sparse import SparseRows
+from gnn.text import titles_of
 from graph.snapshot import Snapshot
-
-MODEL_FILE = "model.pt"
-CONFIG_FILE = "config.json"
-FEATURES_FILE = "features.npz"
 
 
 @dataclass
@@ -83,7 +82,7 @@ class GNNScorer:
     def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries, np.int64)
         out = np.empty((len(queries), self.pairs.n), np.float32)
-        chunk = max(1, self.cells // (self.pairs.n * len(FEATURES[relation])))
+        chunk = max(1, self.cells // (self.pairs.n * len(PAIR_FEATURES[relation])))
         with torch.no_grad():
             for lo in range(0, len(queries), chunk):
                 q = queries[lo : lo + chunk]
@@ -94,7 +93,7 @@ class GNNScorer:
 
 
 def build_model(config: dict, pipeline: FeaturePipeline, brands: bool) -> LinkModel:
-    """A fresh model of `config` (a :class:`gnn.train.TrainConfig` as a dict) over the pipeline's features."""
+    """A fresh model of `config` (a :class:`gnn.config.TrainConfig` as a dict) over the pipeline's features."""
     from gnn.data import POPULARITY, metadata
     from gnn.model import HeteroSAGE
 
@@ -110,8 +109,8 @@ def build_model(config: dict, pipeline: FeaturePipeline, brands: bool) -> LinkMo
     )
     return LinkModel(
         encoder,
-        len(FEATURES["complement"]),
-        len(FEATURES["substitute"]),
+        len(PAIR_FEATURES["complement"]),
+        len(PAIR_FEATURES["substitute"]),
         out=config["out_dim"],
         pair_hidden=config["pair_hidden"],
     )

@@ -1,15 +1,22 @@
-"""The model registry: a folder of versioned runs, one of them promoted, and the serving artifact inside each.
+"""The model registry: a folder of versioned runs, one of them promoted, and the serving artifact inside each;
+how a trained run is written into it, and the checkpoints a run in progress resumes from.
 
 Layout::
 
     REGISTRY/
       runs/<version>/manifest.json   version, created, config, data fingerprint, metrics, code version, file sha256s
       runs/<version>/serving.npz     what the API serves (see :class:`ServingArtifact`)
-      runs/<version>/...             weights, feature pipeline, curves: whatever the trainer adds to `files`
+      runs/<version>/model.pt        weights (and whether the graph had brands)
+      runs/<version>/config.json     the :class:`~gnn.config.TrainConfig`
+      runs/<version>/features.npz    the :class:`~gnn.features.FeaturePipeline`
+      runs/<version>/...             split, history, curves (:func:`write_run`)
       PROMOTED                       the promoted version's name
 
 A run is written into a hidden temporary folder and renamed into place when complete, so a crash half-way leaves
 every earlier run intact and never a half-written one under ``runs/``. Promotion replaces ``PROMOTED`` atomically.
+
+The API reads runs through this module and serves without torch: torch, and the modules that build and score a
+model (which read runs through this one), are imported inside the functions that write runs and checkpoints.
 """
 
 from __future__ import annotations
@@ -23,14 +30,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from graph.schema import RELATIONS
 
+if TYPE_CHECKING:
+    from gnn.features import FeaturePipeline
+    from gnn.train import TrainResult
+    from graph.snapshot import Snapshot
+
 SERVING_FILE = "serving.npz"
 MANIFEST_FILE = "manifest.json"
+MODEL_FILE = "model.pt"
+CONFIG_FILE = "config.json"
+FEATURES_FILE = "features.npz"
 
 
 class ArtifactError(ValueError):
@@ -41,8 +56,8 @@ class ArtifactError(ValueError):
 class ServingArtifact:
     """Top-K learned neighbours and embeddings per product, as dense arrays (no per-request database access).
 
-    ``neighbors[rel]`` is int32 ``[n_products, K]`` of product positions (``-1`` pads short lists) ranked by
-    ``scores[rel]`` (float32, same shape, descending); ``embeddings`` is float32 ``[n_products, d]``.
+    ``neighbors[relation]`` is int32 ``[n_products, K]`` of product positions (``-1`` pads short lists) ranked by
+    ``scores[relation]`` (float32, same shape, descending); ``embeddings`` is float32 ``[n_products, d]``.
     """
 
     product_ids: np.ndarray  # str [n]
@@ -60,27 +75,27 @@ class ServingArtifact:
             raise ArtifactError(f"embeddings shape {self.embeddings.shape} does not match {n} products")
         if not np.isfinite(self.embeddings).all():
             raise ArtifactError("embeddings contain NaN or infinity")
-        for rel in RELATIONS:
-            idx, sc = self.neighbors.get(rel), self.scores.get(rel)
+        for relation in RELATIONS:
+            idx, sc = self.neighbors.get(relation), self.scores.get(relation)
             if idx is None or sc is None:
-                raise ArtifactError(f"no {rel} lists")
+                raise ArtifactError(f"no {relation} lists")
             if idx.ndim != 2 or idx.shape[0] != n or sc.shape != idx.shape:
                 raise ArtifactError(
-                    f"{rel} lists shape {idx.shape} / scores {sc.shape} do not match {n} products"
+                    f"{relation} lists shape {idx.shape} / scores {sc.shape} do not match {n} products"
                 )
             if idx.size and (idx.min() < -1 or idx.max() >= n):
-                raise ArtifactError(f"{rel} lists point outside the catalog")
+                raise ArtifactError(f"{relation} lists point outside the catalog")
             if not np.isfinite(sc[idx >= 0]).all():
-                raise ArtifactError(f"{rel} scores contain NaN or infinity")
+                raise ArtifactError(f"{relation} scores contain NaN or infinity")
 
     def save(self, path: Path) -> None:
         arrays: dict[str, np.ndarray] = {
             "product_ids": self.product_ids.astype(str),
             "embeddings": self.embeddings,
         }
-        for rel in RELATIONS:
-            arrays[f"{rel}_idx"] = self.neighbors[rel].astype(np.int32)
-            arrays[f"{rel}_score"] = self.scores[rel].astype(np.float32)
+        for relation in RELATIONS:
+            arrays[f"{relation}_idx"] = self.neighbors[relation].astype(np.int32)
+            arrays[f"{relation}_score"] = self.scores[relation].astype(np.float32)
         with open(path, "wb") as f:
             np.savez(f, **arrays)
 
@@ -90,8 +105,8 @@ class ServingArtifact:
             with np.load(path, allow_pickle=False) as z:
                 art = ServingArtifact(
                     product_ids=z["product_ids"].astype(object),
-                    neighbors={rel: z[f"{rel}_idx"] for rel in RELATIONS},
-                    scores={rel: z[f"{rel}_score"] for rel in RELATIONS},
+                    neighbors={relation: z[f"{relation}_idx"] for relation in RELATIONS},
+                    scores={relation: z[f"{relation}_score"] for relation in RELATIONS},
                     embeddings=z["embeddings"].astype(np.float32),
                 )
         except ArtifactError:
@@ -218,3 +233,112 @@ class Registry:
         tmp = self.root / f".PROMOTED.{os.getpid()}"
         tmp.write_text(version + "\n")
         os.replace(tmp, self.root / "PROMOTED")
+
+
+def data_fingerprint(snap: Snapshot) -> str:
+    """sha256 (16 hex digits) of the product ids and every relationship's arrays: what the run was trained on."""
+    h = hashlib.sha256()
+    for asin in snap.ids["Product"]:
+        h.update(str(asin).encode() + b"\0")
+    for type_ in sorted(snap.rels):
+        csr = snap.rels[type_]
+        h.update(type_.encode())
+        h.update(np.ascontiguousarray(csr.indptr).tobytes())
+        h.update(np.ascontiguousarray(csr.indices).tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_checkpoint(path: Path, state: dict[str, Any], pipeline: FeaturePipeline) -> None:
+    """Write atomically, so a run killed mid-write resumes from the previous epoch, not a torn file."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pipeline.save(path.with_suffix(".features.npz"))
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, Any], FeaturePipeline]:
+    """The trainer state and the feature pipeline :func:`save_checkpoint` wrote."""
+    import torch
+
+    from gnn.features import FeaturePipeline
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state, FeaturePipeline.load(path.with_suffix(".features.npz"))
+
+
+def plot_curves(history: list[dict[str, float]], path: Path) -> bool:
+    """Loss and validation NDCG@10 per epoch as a PNG; False where matplotlib is absent (the GPU machine)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    epochs = [r["epoch"] for r in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(epochs, [r["loss"] for r in history], label="ranking loss")
+    left.plot(epochs, [r["direction"] for r in history], label="direction loss")
+    left.set_xlabel("epoch")
+    left.legend()
+    for key in sorted({k for r in history for k in r if k.startswith("valid_")}):
+        label = "mean" if key == "valid_ndcg@10" else key[6:].removesuffix("_ndcg@10").replace("_", " ")
+        right.plot(epochs, [r.get(key, np.nan) for r in history], marker="o", label=label)
+    right.set_xlabel("epoch")
+    right.set_ylabel("valid NDCG@10")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_run(
+    registry: Registry,
+    result: TrainResult,
+    snap: Snapshot,
+    version: str | None = None,
+    progress: bool = False,
+) -> str:
+    """Write `result` as a versioned run: weights, config, feature pipeline, split, history, curves and the
+    serving artifact (scored over `snap`, the whole graph the split was cut from); returns the version."""
+    import torch
+
+    from gnn.infer import serving_artifact
+    from gnn.model_scorer import GNNScorer, Prepared
+    from gnn.train import peak_rss_gib
+
+    version = version or registry.new_version()
+    t0 = time.perf_counter()
+    prepared = Prepared.of(snap, result.pipeline)
+    scorer = GNNScorer(
+        result.model, prepared.graph(), prepared.pair_features(), next(result.model.parameters()).device
+    )
+    art = serving_artifact(scorer, snap, k=result.config.top_k, progress=progress)
+    serving_s = time.perf_counter() - t0
+
+    def files(d: Path) -> None:
+        torch.save({"state": result.model.state_dict(), "brands": result.brands}, d / MODEL_FILE)
+        (d / CONFIG_FILE).write_text(json.dumps(result.config.to_dict(), indent=2, sort_keys=True))
+        result.pipeline.save(d / FEATURES_FILE)
+        result.split.save(d / "split.npz")
+        (d / "history.json").write_text(json.dumps(result.history, indent=1))
+        plot_curves(result.history, d / "curves.png")
+        art.save(d / SERVING_FILE)
+
+    manifest = {
+        "kind": "gnn",
+        "config": result.config.to_dict(),
+        "data_fingerprint": data_fingerprint(snap),
+        "counts": snap.counts(),
+        "split_seed": result.split.seed,  # what `kgrec evaluate` re-cuts the split with, and checks
+        "split_fingerprint": result.split.fingerprint(),
+        "metrics": {"valid": result.valid, "best_epoch": result.best_epoch},
+        "timings": {**result.timings, "serving_s": serving_s, "peak_rss_gib": peak_rss_gib()},
+        "device": str(next(result.model.parameters()).device),
+    }
+    registry.write_run(version, manifest, files)
+    return version

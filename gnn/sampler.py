@@ -30,7 +30,7 @@ from torch_geometric.sampler import (
     NodeSamplerInput,
 )
 
-from gnn.features import SparseRows
+from gnn.sparse import SparseRows
 
 EdgeType = tuple[str, str, str]
 

@@ -61,10 +61,10 @@ class Split:
     def arrays(self) -> dict[str, np.ndarray]:
         """Everything that defines the split, by name (what :meth:`save` writes and :meth:`fingerprint` hashes)."""
         out: dict[str, np.ndarray] = {"cold": self.cold, "new": self.new}
-        for rel in RELATIONS:
-            out[f"valid/{rel}"] = self.valid[rel]
+        for relation in RELATIONS:
+            out[f"valid/{relation}"] = self.valid[relation]
             for pop in POPULATIONS:
-                out[f"heldout/{rel}/{pop}"] = self.heldout[rel][pop]
+                out[f"heldout/{relation}/{pop}"] = self.heldout[relation][pop]
         return out
 
     def fingerprint(self) -> str:
@@ -89,8 +89,11 @@ class Split:
                 raise ValueError(f"{path} was made on another catalog than this snapshot's")
             arrays = {k.replace("__", "/"): z[k] for k in z.files if k not in ("seed", "catalog")}
             seed = int(z["seed"])
-        heldout = {rel: {pop: arrays[f"heldout/{rel}/{pop}"] for pop in POPULATIONS} for rel in RELATIONS}
-        valid = {rel: arrays[f"valid/{rel}"] for rel in RELATIONS}
+        heldout = {
+            relation: {pop: arrays[f"heldout/{relation}/{pop}"] for pop in POPULATIONS}
+            for relation in RELATIONS
+        }
+        valid = {relation: arrays[f"valid/{relation}"] for relation in RELATIONS}
         return _assemble(snap, heldout, valid, arrays["cold"], arrays["new"], seed)
 
 
@@ -118,7 +121,7 @@ def make_split(
     """
     rng = np.random.default_rng(seed)
     n = snap.n("Product")
-    lists = {rel: snap.rel(LABEL_TYPE[rel]) for rel in RELATIONS}
+    lists = {relation: snap.rel(LABEL_TYPE[relation]) for relation in RELATIONS}
     lists_any = np.any([c.degree() > 0 for c in lists.values()], axis=0)
     order = rng.permutation(np.flatnonzero(lists_any))
     n_new, n_cold = round(new_frac * n), round(cold_frac * n)
@@ -129,11 +132,11 @@ def make_split(
 
     # what warm products still list once cold and new products are cut out of every list
     remaining: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for rel, csr in lists.items():
+    for relation, csr in lists.items():
         src, dst = csr.coo()
         keep = ~gone[src] & ~gone[dst]
-        remaining[rel] = (src[keep], dst[keep])
-    degree = {rel: np.bincount(src, minlength=n) for rel, (src, _) in remaining.items()}
+        remaining[relation] = (src[keep], dst[keep])
+    degree = {relation: np.bincount(src, minlength=n) for relation, (src, _) in remaining.items()}
     eligible = np.flatnonzero(~gone & np.any([d >= 2 for d in degree.values()], axis=0))
     eligible = rng.permutation(eligible)
     n_warm, n_valid = round(warm_frac * n), round(valid_frac * n)
@@ -145,15 +148,15 @@ def make_split(
     # a pair is held out as the list entries of its query products: only those in `warm` / `valid` are scored
     heldout: dict[str, dict[str, np.ndarray]] = {}
     valid: dict[str, np.ndarray] = {}
-    for rel, csr in lists.items():
+    for relation, csr in lists.items():
         src, dst = csr.coo()
         key = _pair_key(src, dst, n)
-        heldout[rel] = {
+        heldout[relation] = {
             "warm": _pairs(src, dst, np.isin(src, warm) & np.isin(key, warm_keys)),
             "cold": _pairs(src, dst, np.isin(src, cold)),
             "new": _pairs(src, dst, np.isin(src, new)),
         }
-        valid[rel] = _pairs(src, dst, np.isin(src, valid_products) & np.isin(key, valid_keys))
+        valid[relation] = _pairs(src, dst, np.isin(src, valid_products) & np.isin(key, valid_keys))
     return _assemble(snap, heldout, valid, cold, new, seed)
 
 
@@ -166,11 +169,11 @@ def _sample_partners(
 ) -> np.ndarray:
     """Unordered pair keys of one uniformly drawn partner per relation of each product listing at least two."""
     keys = []
-    for rel, (src, dst) in remaining.items():
+    for relation, (src, dst) in remaining.items():
         # src is sorted (CSR order), so each product's remaining partners are one contiguous run
         starts = np.searchsorted(src, products)
-        take = degree[rel][products] >= 2
-        pick = starts[take] + (rng.random(take.sum()) * degree[rel][products[take]]).astype(np.int64)
+        take = degree[relation][products] >= 2
+        pick = starts[take] + (rng.random(take.sum()) * degree[relation][products[take]]).astype(np.int64)
         keys.append(_pair_key(src[pick], dst[pick], n))
     return np.unique(np.concatenate(keys)) if keys else np.empty(0, np.int64)
 

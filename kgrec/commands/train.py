@@ -41,10 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from gnn.config import TrainConfig
     from gnn.infer import promote
-    from gnn.registry import ArtifactError, Registry
+    from gnn.registry import ArtifactError, Registry, load_checkpoint, write_run
     from gnn.split import make_split
-    from gnn.train import TrainConfig, Trainer, load_checkpoint, write_run
+    from gnn.train import Trainer
 
     try:
         config = TrainConfig.from_toml(

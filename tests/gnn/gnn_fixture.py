@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gnn.train import TrainConfig
+from gnn.config import TrainConfig
 from graph.snapshot import Snapshot
 from loaders.synthetic import synthetic_snapshot
 

@@ -1,4 +1,4 @@
-"""The model's pieces: decoder direction and symmetry, pair features, and an encoder that is inductive."""
+"""The model's pieces: decoder direction and symmetry, scores, and an encoder that is inductive."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gnn.data import encoder_inputs
-from gnn.features import FEATURES, FeaturePipeline, PairFeatures, SparseRows
+from gnn.features import FeaturePipeline
 from gnn.model import ComplementDecoder, LinkModel, PairTerm, SubstituteDecoder
 from gnn.model_scorer import GNNScorer, Prepared, build_model
 from graph.snapshot import CSR, Snapshot
@@ -44,43 +44,6 @@ def test_substitute_decoder_is_symmetric() -> None:
     z = torch.randn(30, 16)
     m = dec(z, z, pairs=False)
     assert torch.allclose(m, m.T, atol=1e-5)
-
-
-def test_pair_features_substitute_symmetric_complement_not(prepared: Prepared) -> None:
-    pairs = prepared.pair_features()
-    rng = np.random.default_rng(0)
-    a, b = rng.integers(0, pairs.n, 400), rng.integers(0, pairs.n, 400)
-    sub_ab, sub_ba = pairs.pairs("substitute", a, b), pairs.pairs("substitute", b, a)
-    assert sub_ab.shape == (400, len(FEATURES["substitute"]))
-    np.testing.assert_allclose(sub_ab, sub_ba, rtol=1e-6)
-    assert not np.allclose(pairs.pairs("complement", a, b), pairs.pairs("complement", b, a))
-
-
-@pytest.mark.parametrize("relation", ["complement", "substitute"])
-def test_pair_features_agree_with_all_targets(prepared: Prepared, relation: str) -> None:
-    pairs = prepared.pair_features()
-    q = np.array([0, 5, 77, 300])
-    block = pairs.all_targets(relation, q)
-    assert block.shape == (4, pairs.n, len(FEATURES[relation]))
-    b = np.arange(pairs.n)
-    for i, a in enumerate(q):
-        np.testing.assert_allclose(
-            pairs.pairs(relation, np.full(pairs.n, a), b), block[i], rtol=1e-5, atol=1e-6
-        )
-
-
-def test_path_counts_match_a_dense_product() -> None:
-    rng = np.random.default_rng(1)
-    n = 40
-    src, dst = rng.integers(0, n, 300), rng.integers(0, n, 300)
-    m = SparseRows.from_coo(src, dst, n, n)
-    dense = np.zeros((n, n))
-    dense[src, dst] = 1
-    two = dense @ dense
-    a, b = rng.integers(0, n, 100), rng.integers(0, n, 100)
-    np.testing.assert_allclose(m.pair_paths(m, a, b), two[a, b])
-    np.testing.assert_allclose(m.row_paths(m, a[:7]), two[a[:7]])
-    np.testing.assert_allclose(m.lookup(a, b), dense[a, b])
 
 
 def test_link_model_substitute_scores_are_symmetric(prepared: Prepared) -> None:
@@ -135,16 +98,3 @@ def test_sparse_and_scatter_aggregation_agree(prepared: Prepared) -> None:
         dense = model.encoder(**encoder_inputs(data))
         sparse = model.encoder(**encoder_inputs(data, sparse=True))
     assert torch.allclose(dense, sparse, atol=1e-4)
-
-
-def test_pair_features_of_a_message_graph_are_its_own(snap: Snapshot, prepared: Prepared) -> None:
-    """Removing an edge from the message graph removes it from every path count (no stale structure)."""
-    full = PairFeatures(snap, prepared.tfidf, prepared.category)
-    src, dst = snap.rel("ALSO_BOUGHT").coo()
-    empty = {**snap.rels, "ALSO_BOUGHT": CSR.from_coo(src[:0], dst[:0], snap.n("Product"), snap.n("Product"))}
-    none = PairFeatures(
-        Snapshot(ids=snap.ids, rels=empty, titles=snap.titles), prepared.tfidf, prepared.category
-    )
-    a, b = src[:50], dst[:50]
-    assert full.pairs("complement", a, b)[:, :4].sum() > 0
-    assert none.pairs("complement", a, b)[:, :4].sum() == 0

@@ -10,9 +10,9 @@ import pytest
 
 from gnn.infer import learned_edges, promote
 from gnn.model_scorer import load_model, load_scorer
-from gnn.registry import SERVING_FILE, ArtifactError, Registry
+from gnn.registry import SERVING_FILE, ArtifactError, Registry, write_run
 from gnn.split import make_split
-from gnn.train import Trainer, write_run
+from gnn.train import Trainer
 from graph.local_store import LocalStore
 from kgrec.cli import main
 from loaders.synthetic import synthetic_batches

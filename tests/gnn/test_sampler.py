@@ -8,9 +8,10 @@ import torch
 from torch_geometric.loader import LinkLoader
 from torch_geometric.sampler import NegativeSampling, NodeSamplerInput
 
-from gnn.features import FeaturePipeline, SparseRows
+from gnn.features import FeaturePipeline
 from gnn.model_scorer import Prepared
 from gnn.sampler import HardNegatives, HeteroNeighborSampler
+from gnn.sparse import SparseRows
 from gnn.split import make_split
 from tests.gnn.gnn_fixture import small_catalog
 

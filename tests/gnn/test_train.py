@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from gnn.evaluate import known_partners, rank_metrics
+from gnn.registry import load_checkpoint, save_checkpoint
 from gnn.split import Split, make_split
-from gnn.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
+from gnn.train import Trainer
 from graph.local_store import LocalStore
 from kgrec.cli import main
 from loaders.synthetic import synthetic_batches
@@ -59,16 +60,6 @@ def test_checkpoint_and_resume(split: Split, tmp_path: Path) -> None:
         other.load_state(state)
     save_checkpoint(tmp_path / "again.pt", second.state(), pipeline)
     assert (tmp_path / "again.features.npz").exists()
-
-
-def test_config_from_toml(tmp_path: Path) -> None:
-    path = tmp_path / "train.toml"
-    path.write_text("[train]\nhidden = 32\nepochs = 7\nnum_neighbors = [4, 2]\n")
-    config = TrainConfig.from_toml(path, epochs=3, seed=None)
-    assert (config.hidden, config.epochs, config.num_neighbors) == (32, 3, [4, 2])
-    path.write_text("hiddne = 32\n")
-    with pytest.raises(ValueError, match="hiddne"):
-        TrainConfig.from_toml(path)
 
 
 def test_train_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,19 @@
+"""The training configuration: defaults, then a TOML file, then overrides; a misspelt key is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gnn.config import TrainConfig
+
+
+def test_config_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "train.toml"
+    path.write_text("[train]\nhidden = 32\nepochs = 7\nnum_neighbors = [4, 2]\n")
+    config = TrainConfig.from_toml(path, epochs=3, seed=None)
+    assert (config.hidden, config.epochs, config.num_neighbors) == (32, 3, [4, 2])
+    path.write_text("hiddne = 32\n")
+    with pytest.raises(ValueError, match="hiddne"):
+        TrainConfig.from_toml(path)
