@@ -7,10 +7,11 @@ key is an error, so a typo does not silently train with a default.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from graph.settings import list_of, load, setting, to_bool, to_float, to_int, to_str
 
 
 @dataclass
@@ -18,60 +19,63 @@ class TrainConfig:
     """Everything a run depends on besides the data; stored with the run. Defaults are tuned on Beauty."""
 
     # model
-    hidden: int = 64
-    layers: int = 2
-    dropout: float = 0.1
-    out_dim: int = 64
-    pair_hidden: int = 16
-    text_dim: int = 64
+    hidden: int = setting(64, cast=to_int, help="GraphSAGE hidden width")
+    layers: int = setting(2, cast=to_int, help="message-passing layers")
+    dropout: float = setting(0.1, cast=to_float, help="dropout between layers")
+    out_dim: int = setting(64, cast=to_int, help="product embedding width")
+    pair_hidden: int = setting(16, cast=to_int, help="hidden width of the structural pair term")
+    text_dim: int = setting(64, cast=to_int, help="title TF-IDF components kept by the SVD")
     # optimisation
-    epochs: int = 12
-    lr: float = 0.005
-    weight_decay: float = 1e-5
-    steps_per_epoch: int = 24
-    step_positives: int = 2048  # positives per relation and step, drawn from the epoch's
-    encoder_every: int = 3  # steps per encoder pass with gradients (see gnn.train.Trainer)
-    negatives: int = 32
-    # shares of uniform, same-category, popular and two-hop negatives (gnn.sampler.HardNegatives)
-    negative_mix: list[float] = field(default_factory=lambda: [0.5, 0.125, 0.125, 0.25])
-    max_positives: int = 8000  # supervision pairs per relation and epoch (a sample of the episode's)
-    direction_weight: float = 2.0
-    patience: int = 3
+    epochs: int = setting(12, cast=to_int, help="epochs at most")
+    lr: float = setting(0.005, cast=to_float, help="Adam learning rate")
+    weight_decay: float = setting(1e-5, cast=to_float, help="Adam weight decay")
+    steps_per_epoch: int = setting(24, cast=to_int, help="optimiser steps per epoch")
+    step_positives: int = setting(
+        2048, cast=to_int, help="positives per relation and step, drawn from the epoch's"
+    )
+    encoder_every: int = setting(
+        3, cast=to_int, help="steps per encoder pass with gradients (see gnn.train.Trainer)"
+    )
+    negatives: int = setting(32, cast=to_int, help="negatives per positive")
+    negative_mix: list[float] = setting(
+        default_factory=lambda: [0.5, 0.125, 0.125, 0.25],
+        cast=list_of(to_float),
+        help="shares of uniform, same-category, popular and two-hop negatives (gnn.sampler.HardNegatives)",
+    )
+    max_positives: int = setting(
+        8000, cast=to_int, help="supervision pairs per relation and epoch (a sample of the episode's)"
+    )
+    direction_weight: float = setting(2.0, cast=to_float, help="weight of the complement direction loss")
+    patience: int = setting(3, cast=to_int, help="epochs without a better validation score before stopping")
     # episodes: the fractions of products whose pairs an epoch holds out, as the test split does
-    episode_warm: float = 0.3
-    episode_cold: float = 0.03
-    episode_new: float = 0.03
+    episode_warm: float = setting(0.3, cast=to_float, help="share of products an epoch holds out as warm")
+    episode_cold: float = setting(0.03, cast=to_float, help="share of products an epoch holds out as cold")
+    episode_new: float = setting(0.03, cast=to_float, help="share of products an epoch holds out as new")
     # data
-    seed: int = 0
-    split_seed: int = 0
+    seed: int = setting(0, cast=to_int, help="seed of the model and the sampling")
+    split_seed: int = setting(0, cast=to_int, help="seed of the held-out split")
     # mini-batches (0: full-batch); fanout per hop of the neighbour sampler
-    batch_size: int = 0
-    num_neighbors: list[int] = field(default_factory=lambda: [10, 5])
+    batch_size: int = setting(0, cast=to_int, help="pairs per mini-batch (0: full-batch)")
+    num_neighbors: list[int] = setting(
+        default_factory=lambda: [10, 5], cast=list_of(to_int), help="neighbour sampler fanout per hop"
+    )
     # validation: warm queries per relation (a quarter as many cold and new ones), and the shares of products
     # carved out of the train graph as cold and new validation queries
-    validate: bool = True
-    valid_queries: int = 200
-    valid_cold: float = 0.02
-    valid_new: float = 0.02
-    top_k: int = 100
-    device: str = "auto"
+    validate: bool = setting(True, cast=to_bool, help="score validation pairs after each epoch")
+    valid_queries: int = setting(
+        200, cast=to_int, help="warm validation queries per relation (a quarter as many cold and new)"
+    )
+    valid_cold: float = setting(0.02, cast=to_float, help="share of products carved out as cold validation")
+    valid_new: float = setting(0.02, cast=to_float, help="share of products carved out as new validation")
+    top_k: int = setting(100, cast=to_int, help="learned edges kept per product and relation")
+    device: str = setting("auto", cast=to_str, help="auto, cpu or cuda")
     # one thread: on a shared CPU, two threads of one process spend much of their time waiting for each other
-    threads: int = 1
+    threads: int = setting(1, cast=to_int, help="torch threads")
 
     @staticmethod
     def from_toml(path: Path | None, **overrides: Any) -> TrainConfig:
         """Defaults, then the TOML file's keys (top level or under ``[train]``), then `overrides` not None."""
-        values: dict[str, Any] = {}
-        if path is not None:
-            with open(path, "rb") as f:
-                doc = tomllib.load(f)
-            values.update(doc.get("train", doc))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
-        return TrainConfig(**values)
+        return load(TrainConfig, path, prefix=None, section="train", overrides=overrides)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -232,13 +232,17 @@ def toml_literal(value: Any) -> str:
 
 
 def markdown_table(cls: type, prefix: str | None = ENV_PREFIX) -> str:
-    """The README's table of `cls`'s settings: TOML key, environment variable, default, meaning."""
-    rows = ["| TOML key | Environment | Default | Meaning |", "|---|---|---|---|"]
+    """The README's table of `cls`'s settings: TOML key, environment variable (where `prefix` names one),
+    default, meaning."""
+    env = prefix is not None
+    rows = ["| TOML key | Environment | Default | Meaning |" if env else "| TOML key | Default | Meaning |"]
+    rows.append("|---|---|---|---|" if env else "|---|---|---|")
     for d in describe(cls, prefix):
         key = f"`{d.toml_key}`" if d.toml_key else "(secret: environment only)"
-        var = f"`{d.env}`" if d.env else ""
         unset = d.default is None or (isinstance(d.default, Mapping) and not d.default)
         default = "unset" if unset else f"`{toml_literal(d.default)}`"
         meaning = d.help.replace("|", "\\|")  # a bar would end the cell
-        rows.append(f"| {key} | {var} | {default} | {meaning} |")
+        rows.append(
+            f"| {key} | `{d.env}` | {default} | {meaning} |" if env else f"| {key} | {default} | {meaning} |"
+        )
     return "\n".join(rows) + "\n"

@@ -94,21 +94,3 @@ def test_cors_is_configurable(tmp_path: Path) -> None:
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
     assert "x-api-key" in allowed.headers["access-control-allow-headers"].lower()
     assert "access-control-allow-origin" not in asyncio.run(preflight("https://evil.example")).headers
-
-
-def test_readme_lists_every_setting_with_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """README.md's configuration table is the one made from Settings: a field added, renamed, or given another
-    default or meaning without the README following fails here."""
-    from api.settings import Settings
-    from graph.settings import describe, markdown_table
-
-    monkeypatch.delenv("KGREC_STORE", raising=False)  # the store's default reads it
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    start = readme.index("<!-- settings table: made from api/settings.py's Settings -->\n")
-    end = readme.index("<!-- end of settings table -->", start)
-    table = readme[readme.index("\n", start) + 1 : end]
-    for d in describe(Settings):
-        assert f"`{d.env}`" in table, f"{d.name} is missing from README.md's configuration table"
-    assert table == markdown_table(Settings), (
-        "README.md's configuration table differs; paste markdown_table(Settings)"
-    )
