@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.api.server import Server
@@ -130,6 +132,9 @@ def test_health_ready_metrics(server: Server) -> None:
     assert 'kgrec_graphql_operations_total{field="ping",outcome="ok"}' in text
     assert "kgrec_http_request_seconds_bucket" in text
     assert "kgrec_model_info{" in text and 'source="registry"' in text
+    # the rules reads counted on /readyz, as a counter on /metrics (read later: never fewer)
+    reads = re.search(r"^kgrec_rules_reads_total (\S+)$", text, re.MULTILINE)
+    assert reads and float(reads.group(1)) >= ready["rules"]["reads"] >= 1
 
 
 def test_graphiql_page_is_served_locally(server: Server) -> None:
