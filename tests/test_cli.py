@@ -12,8 +12,6 @@ import pytest
 
 from api.cli import COMMANDS
 
-BEAUTY = Path(__file__).parents[1].parent / "shared/data/amazon-beauty"
-
 
 def kgrec(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -72,8 +70,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not BEAUTY.is_dir(), reason=f"{BEAUTY} is not there")
-def test_demo_loads_beauty_serves_and_prints_a_first_answer(tmp_path):
+def test_demo_loads_beauty_serves_and_prints_a_first_answer(tmp_path, beauty):
     out = kgrec(
         "demo",
         "--exit",

@@ -65,13 +65,9 @@ def learned(rel: str, evidence: str, drop: str | None = None) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def graph(neo4j_uri_auth: tuple[str, str, str]) -> Iterator[Neo4jStore]:
+def graph(neo4j_to_empty: tuple[str, str, str]) -> Iterator[Neo4jStore]:
     """The photo-shop fixture in Neo4j, with an old model's learned edges replaced by a new model's."""
-    if os.environ.get("NEO4J_URI") and os.environ.get("KGREC_TEST_NEO4J_CLEAR") != "1":
-        pytest.skip(
-            "these tests empty the database: set KGREC_TEST_NEO4J_CLEAR=1 to run them against NEO4J_URI"
-        )
-    store = Neo4jStore.connect(*neo4j_uri_auth)
+    store = Neo4jStore.connect(*neo4j_to_empty)
     store.clear()
     with tempfile.TemporaryDirectory() as d:
         fg.write_store(Path(d))

@@ -11,6 +11,7 @@ import pytest
 from neo4j.exceptions import AuthError
 
 from graph import neo4j_server
+from tests.prerequisites import unavailable
 
 pytestmark = pytest.mark.neo4j
 
@@ -27,7 +28,7 @@ def local(neo4j_uri_auth: tuple[str, str, str]) -> neo4j_server.ServerConfig:
     """The local server's config; these checks mean nothing for a remote NEO4J_URI."""
     cfg = neo4j_server.ServerConfig.from_env()
     if neo4j_uri_auth[0] != cfg.bolt_uri:
-        pytest.skip(f"the suite uses {neo4j_uri_auth[0]}, not the local server")
+        unavailable(f"the suite uses {neo4j_uri_auth[0]}, not the local server")
     return cfg
 
 

@@ -31,12 +31,8 @@ BUNDLE = '{ bundle(productId: "C01", k: 5, diverse: false) { reason product { id
 
 
 @pytest.fixture(scope="module")
-def store(neo4j_uri_auth: tuple[str, str, str]) -> Iterator[Neo4jStore]:
-    if os.environ.get("NEO4J_URI") and os.environ.get("KGREC_TEST_NEO4J_CLEAR") != "1":
-        pytest.skip(
-            "these tests empty the database: set KGREC_TEST_NEO4J_CLEAR=1 to run them against NEO4J_URI"
-        )
-    s = Neo4jStore.connect(*neo4j_uri_auth)
+def store(neo4j_to_empty: tuple[str, str, str]) -> Iterator[Neo4jStore]:
+    s = Neo4jStore.connect(*neo4j_to_empty)
     s.clear()
     with tempfile.TemporaryDirectory() as d:
         fg.write_store(Path(d))

@@ -36,6 +36,7 @@ from loaders.quarantine import Quarantine
 from loaders.summary import LoadSummary
 from tests.api.fixture_graph import API_KEYS
 from tests.api.server import ROOT, Server, free_port
+from tests.prerequisites import unavailable
 from tests.reliability.support import wait_for
 
 pytestmark = pytest.mark.neo4j
@@ -99,8 +100,8 @@ class Instance:
 @pytest.fixture(scope="module")
 def neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     missing = neo4j_server.missing_tools()
-    if missing and os.environ.get("CI", "").lower() != "true":
-        pytest.skip(f"a Neo4j of the tests' own needs {' and '.join(missing)}")
+    if missing:
+        unavailable(f"a Neo4j of the tests' own needs {' and '.join(missing)}")
     home = tmp_path_factory.mktemp("neo4j")
     bolt, http = free_port(), free_port()
     env = {
