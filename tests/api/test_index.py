@@ -37,7 +37,10 @@ def test_artifact_rows_in_another_order_map_onto_the_catalog(catalog: Catalog) -
     art.embeddings = art.embeddings[perm]
     index = model_index("shuffled", art, catalog)
     c00 = catalog.position["C00"]
-    assert names(catalog, index.related(catalog, "complement", c00, 5).positions) == fg.also_bought()["C00"]
+    assert (
+        names(catalog, index.related(catalog, "complement", c00, 5).positions)
+        == fg.model_lists()["complement"]["C00"]
+    )
     assert np.allclose(np.linalg.norm(index.embeddings, axis=1), 1.0)
 
 

@@ -62,14 +62,14 @@ def test_pin_comes_first_and_can_be_removed(server: Server) -> None:
 
 
 def test_block_pair_and_product(server: Server) -> None:
-    assert bundle_ids(server)[0] == "L01"
+    assert bundle_ids(server)[0] == "L02"
     block_pair = (
-        'mutation($r: Boolean = false) { block(productId: "C01", otherId: "L01", relation: ALL, remove: $r) }'
+        'mutation($r: Boolean = false) { block(productId: "C01", otherId: "L02", relation: ALL, remove: $r) }'
     )
     server.data(block_pair, key="merch-key")
-    assert "L01" not in bundle_ids(server)
+    assert "L02" not in bundle_ids(server)
     server.data(block_pair, {"r": True}, key="merch-key")
-    assert "L01" in bundle_ids(server)
+    assert "L02" in bundle_ids(server)
 
     block_alone = (
         'mutation($r: Boolean = false) { block(productId: "M01", relation: COMPLEMENT, remove: $r) }'

@@ -91,7 +91,7 @@ def browser_edit(store: Neo4jStore, query: str, **params: str) -> None:
 
 def test_a_pin_made_in_browser_reaches_the_bundle(store: Neo4jStore, server: Server) -> None:
     before = bundle(server)
-    assert [p for p, _ in before] == fg.also_bought()["C01"] and "B07" not in dict(before)
+    assert [p for p, _ in before] == fg.model_lists()["complement"]["C01"] and "B07" not in dict(before)
 
     browser_edit(store, "pin", asin="C01", other="B07")
     server.wait_for_rules_read()
