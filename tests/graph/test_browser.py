@@ -228,7 +228,7 @@ def test_browser_connects_opens_the_guide_by_itself_and_runs_its_first_query(
     drawn = " ".join(" ".join(labels).split())  # a caption may wrap over two text elements
     assert all(title in drawn for title in ("Camera C01", "Lens L01", "Lens L02", "Bag B01"))
     # and the products are painted, in the style's Product colour: a node of 65 px is about 3,300 pixels, the six
-    # together about 19,000, though the overview panel may cover a few (a blank or unstyled drawing has none)
+    # together about 19,000, though the overview panel may cover a few (a blank drawing has none)
     painted = np.asarray(Image.open(io.BytesIO(result.screenshot())).convert("RGB")).reshape(-1, 3)
     product = np.array([0x4C, 0x8E, 0xDA])  # graph/browser/style.grass, node.Product
     assert (np.abs(painted.astype(int) - product).max(axis=1) <= 3).sum() > 6_000
