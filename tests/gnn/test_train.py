@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from api.cli import main
@@ -65,8 +66,16 @@ def test_checkpoint_and_resume(split: Split, tmp_path: Path) -> None:
     other = Trainer(split, tiny_config(hidden=32, validate=False), pipeline)
     with pytest.raises(ValueError, match="hidden"):
         other.load_state(state)
+    # saved and loaded again (state and features), it is the same model: the same epoch, the same scores
     save_checkpoint(tmp_path / "again.pt", second.state(), pipeline)
-    assert (tmp_path / "again.features.npz").exists()
+    state, features = load_checkpoint(tmp_path / "again.pt")
+    third = Trainer(split, tiny_config(epochs=2, validate=False), features)
+    third.load_state(state)
+    assert third.epoch == 2
+    q = np.arange(0, 600, 50)
+    np.testing.assert_allclose(
+        third.scorer().scores("complement", q), second.scorer().scores("complement", q), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_config_from_toml(tmp_path: Path) -> None:
