@@ -71,6 +71,7 @@ class Serving:
         self.metrics = Metrics(ROOT_FIELDS)
         self.metrics.sessions.set_function(lambda: len(self.sessions))
         self.metrics.rules_age.set_function(lambda: self.rules.age_s if self.rules else float("nan"))
+        self.metrics.rules_reads.set_function(lambda: self.rules.reads if self.rules else 0)
         self.auth = Authenticator(settings.api_keys)
         self.error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -153,6 +154,7 @@ class Serving:
                 "fresh": rules.fresh,
                 "age_s": round(rules.age_s, 3),
                 "count": rules.current.count,
+                "reads": rules.reads,
                 "error": rules.last_error,
             },
             "products": self.catalog.n if self.catalog is not None else None,

@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP and GraphQL request counts and latencies, the model serving, reloads, rules age.
+"""Prometheus metrics: HTTP and GraphQL request counts and latencies, the model serving, reloads, rules age and reads.
 
 Each app gets its own CollectorRegistry (not the process-global one), so tests can build several apps in one
 process. Label values come from a fixed set (route names, the schema's root fields), never from the request, so
@@ -9,17 +9,35 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+
+
+class CountOf:
+    """A counter whose value another object keeps (``set_function``, as a Gauge has): the rules keeper counts its
+    own reads, so the count is never kept twice."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._value: Callable[[], float] = lambda: 0.0
+        registry.register(self)
+
+    def set_function(self, value: Callable[[], float]) -> None:
+        self._value = value
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self._value())
 
 
 class Metrics:
@@ -57,6 +75,9 @@ class Metrics:
         )
         self.rules_age = Gauge(
             "kgrec_rules_age_seconds", "seconds since the rules were read", registry=self.registry
+        )
+        self.rules_reads = CountOf(
+            "kgrec_rules_reads", "successful reads of the rules from the store", registry=self.registry
         )
         self.sessions = Gauge("kgrec_sessions", "sessions held in memory", registry=self.registry)
         self.gc_pause = Histogram(

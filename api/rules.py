@@ -93,6 +93,9 @@ class RulesKeeper:
         self.current = RuleSet.empty(n)
         self.checked_at = time.monotonic()
         self.last_error: str | None = None
+        # Successful reads of the store's rules, refreshes and writes alike: an event a caller can wait for
+        # (two more reads after a change in the store mean a whole read began after it) instead of a clock.
+        self.reads = 0
         self._table: pa.Table | None = None
         self._lock = asyncio.Lock()
 
@@ -107,6 +110,7 @@ class RulesKeeper:
             self._table = table
         self.checked_at = time.monotonic()
         self.last_error = None
+        self.reads += 1
 
     @property
     def fresh(self) -> bool:

@@ -10,6 +10,18 @@ from typing import Any
 
 import pytest
 
+from tests.prerequisites import unavailable
+
+BEAUTY = Path(__file__).resolve().parents[1].parent / "shared/data/amazon-beauty"
+
+
+@pytest.fixture(scope="session")
+def beauty() -> Path:
+    """The Amazon Beauty files (../shared/data/README.md); missing, the tests that read them skip, or fail in CI."""
+    if not BEAUTY.is_dir():
+        unavailable(f"{BEAUTY} is not there")
+    return BEAUTY
+
 
 @pytest.fixture(scope="session")
 def neo4j_uri_auth() -> Iterator[tuple[str, str, str]]:
@@ -25,7 +37,6 @@ def neo4j_uri_auth() -> Iterator[tuple[str, str, str]]:
     from graph.neo4j import server
     from graph.neo4j.connection import connection, password_file, ping
 
-    in_ci = os.environ.get("CI", "").lower() == "true"
     uri, user, password = connection()
     try:
         if ping(uri, user, password):
@@ -41,8 +52,8 @@ def neo4j_uri_auth() -> Iterator[tuple[str, str, str]]:
         raise RuntimeError(f"NEO4J_URI={uri} does not answer")
 
     missing = server.missing_tools()
-    if missing and not in_ci:
-        pytest.skip(
+    if missing:
+        unavailable(
             f"the local Neo4j needs {' and '.join(missing)}; install what is missing, or set NEO4J_URI"
         )
     started = not server.start().already_running  # another process may have won the race
@@ -51,6 +62,17 @@ def neo4j_uri_auth() -> Iterator[tuple[str, str, str]]:
     finally:
         if started:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def neo4j_to_empty(neo4j_uri_auth: tuple[str, str, str]) -> tuple[str, str, str]:
+    """:func:`neo4j_uri_auth` for tests that empty the database: a server named by NEO4J_URI may hold someone's
+    data, so it is emptied only with KGREC_TEST_NEO4J_CLEAR=1 (without it, these tests skip, or fail in CI)."""
+    if os.environ.get("NEO4J_URI") and os.environ.get("KGREC_TEST_NEO4J_CLEAR") != "1":
+        unavailable(
+            "these tests empty the database: set KGREC_TEST_NEO4J_CLEAR=1 to run them against NEO4J_URI"
+        )
+    return neo4j_uri_auth
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -75,9 +97,7 @@ def chromium(tmp_path: Path) -> Iterator[Any]:
     error, so a browser test can never pass by not running.
     """
     if not shutil.which(CHROMIUM):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("Debian's chromium is missing in CI: `make browser` installs it")
-        pytest.skip("Debian's chromium is not installed (make browser, as root)")
+        unavailable("Debian's chromium is not installed: `make browser` (as root) installs it")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -3,7 +3,8 @@
 40 products in four leaf categories under one department: cameras C00-C09, lenses L00-L09, memory cards
 M00-M09, bags B00-B09 (bags B05-B09 have no price). A camera's ALSO_BOUGHT list is three lenses, then a card,
 then a bag, so a non-diverse bundle starts with three lenses and a diverse one takes one of each category first.
-ALSO_VIEWED lists stay in the category. Ten customers review a few products each, with times.
+ALSO_VIEWED lists stay in the category. Ten customers review a few products each, with times. The model of the
+registry runs ranks the same products with each list's first two swapped (:func:`model_lists`).
 """
 
 from __future__ import annotations
@@ -108,17 +109,27 @@ def write_store(root: Path) -> LocalStore:
     return store
 
 
+def model_lists(reverse: bool = False) -> dict[str, dict[str, list[str]]]:
+    """What the fixture's model ranks, per relation and product: the observed list with its first two swapped, so
+    that an answer from the model is told apart from one from the observed lists (the fallback without a model);
+    each list reversed with `reverse` (another model)."""
+    out = {}
+    for rel, lists in (("complement", also_bought()), ("substitute", also_viewed())):
+        ranked = {p: others[1::-1] + others[2:] for p, others in lists.items()}
+        out[rel] = {p: others[::-1] if reverse else others for p, others in ranked.items()}
+    return out
+
+
 def artifact(reverse: bool = False, dim: int = 8) -> ServingArtifact:
-    """A model over the fixture: the observed lists as scored lists (reversed within each list with `reverse`)."""
+    """A model over the fixture: :func:`model_lists` as scored lists, scores falling from 0.9 to 0.5."""
     ids = product_ids()
     pos = {p: i for i, p in enumerate(ids)}
     k = 6
     neighbors, scores = {}, {}
-    for rel, lists in (("complement", also_bought()), ("substitute", also_viewed())):
+    for rel, lists in model_lists(reverse).items():
         idx = np.full((len(ids), k), -1, dtype=np.int32)
         sc = np.zeros((len(ids), k), dtype=np.float32)
         for p, others in lists.items():
-            others = others[::-1] if reverse else others
             idx[pos[p], : len(others)] = [pos[o] for o in others]
             sc[pos[p], : len(others)] = np.linspace(0.9, 0.5, len(others))
         neighbors[rel], scores[rel] = idx, sc

@@ -56,6 +56,17 @@ class Server:
     def ready(self) -> dict[str, Any]:
         return httpx.get(self.url + "/readyz", timeout=5).json()
 
+    def wait_for_rules_read(self) -> None:
+        """Return once a whole read of the store's rules has begun and ended after this call began.
+
+        /readyz counts the server's successful reads (api/rules.py). A read may be under way when we look (it may
+        have read the store before the change the caller made), but reads take turns, so the second one counted
+        after the look began after it. No deadline: a refresh that never comes is a hang, for pytest-timeout.
+        """
+        seen = self.ready()["rules"]["reads"]
+        while self.ready()["rules"]["reads"] < seen + 2:
+            time.sleep(0.05)
+
 
 def start_server(tmp: Path, promote_v1: bool = True, extra_env: dict[str, str] | None = None) -> Server:
     store_dir, reg_dir = tmp / "store", tmp / "registry"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.api.server import Server
 
@@ -13,7 +15,7 @@ QUERY = '{ bundle(productId: "C02", k: 3) { score reason product { id title } } 
 
 
 @pytest.mark.browser
-def test_graphiql_runs_a_bundle_query(server: Server, chromium: Any, tmp_path: Path) -> None:
+def test_graphiql_runs_a_bundle_query(server: Server, chromium: Any) -> None:
     page = chromium.new_page()
     page.goto(server.url + "/graphql")
     editor = page.locator(".graphiql-query-editor .CodeMirror").first
@@ -22,10 +24,18 @@ def test_graphiql_runs_a_bundle_query(server: Server, chromium: Any, tmp_path: P
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
     page.keyboard.insert_text(QUERY)  # insert, not type: CodeMirror would auto-close each brace
-    page.locator(".graphiql-execute-button").click()
     response = page.locator(".graphiql-response")
+    empty = pixels(response.screenshot())
+    page.locator(".graphiql-execute-button").click()
     response.get_by_text("Lens L02").wait_for(timeout=15_000)
-    page.screenshot(path=str(tmp_path / "graphiql-bundle.png"))
     text = response.inner_text()
     assert '"title": "Lens L02"' in text and '"reason"' in text
-    assert (tmp_path / "graphiql-bundle.png").stat().st_size > 0
+    # and it is drawn, not only in the DOM: the pane's pixels changed where the answer's lines are
+    answered = pixels(response.screenshot())
+    assert answered.shape == empty.shape
+    changed = (np.abs(answered.astype(int) - empty.astype(int)).sum(axis=2) > 60).mean()
+    assert changed > 0.005, changed  # about 0.016 with the answer drawn; nothing drawn is 0
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))

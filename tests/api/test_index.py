@@ -37,9 +37,19 @@ def test_artifact_rows_in_another_order_map_onto_the_catalog(catalog: Catalog) -
     art.embeddings = art.embeddings[perm]
     index = model_index("shuffled", art, catalog)
     c00 = catalog.position["C00"]
-    assert names(catalog, index.related(catalog, "complement", c00, 5).positions) == fg.also_bought()["C00"]
+    assert (
+        names(catalog, index.related(catalog, "complement", c00, 5).positions)
+        == fg.model_lists()["complement"]["C00"]
+    )
     assert np.allclose(np.linalg.norm(index.embeddings, axis=1), 1.0)
-    index.smoke_test(catalog)
+
+
+def test_smoke_test_passes_a_good_index_and_refuses_one_that_cannot_answer(catalog: Catalog) -> None:
+    index = model_index("good", fg.artifact(), catalog)
+    index.smoke_test(catalog)  # raising is how it refuses
+    index.embeddings[:] = np.inf  # what validation refuses up front: the smoke test catches it on its own too
+    with pytest.raises(ArtifactError, match="embedding similarity is not finite"):
+        index.smoke_test(catalog)
 
 
 def test_artifact_with_unknown_products_is_refused(catalog: Catalog) -> None:

@@ -15,7 +15,7 @@ from tests.api import fixture_graph as fg
 from tests.api.server import Server, start_server, stop_server
 
 QUERY = '{ bundle(productId: "C00", k: 5, diverse: false) { product { id } } }'
-V1 = ["L00", "L01", "L02", "M00", "B00"]
+V1 = fg.model_lists()["complement"]["C00"]  # the model of v1, not the observed list
 V2 = V1[::-1]
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from api.auth import Authenticator
 from api.settings import load_settings
 from graph.settings import SettingsError
+from tests.api.server import start_server, stop_server
 
 
 def test_precedence(tmp_path: Path) -> None:
@@ -69,28 +71,35 @@ def test_key_headers() -> None:
 
 
 def test_cors_is_configurable(tmp_path: Path) -> None:
-    """A preflight from an allowed origin is answered; another origin gets no CORS headers."""
-    import asyncio
+    """Over HTTP to the real server: a preflight from an allowed origin is answered, and so is its POST; another
+    origin gets no CORS headers (so a browser there cannot read the answer)."""
+    server = start_server(tmp_path, extra_env={"KGREC_CORS_ORIGINS": "https://shop.example"})
+    try:
 
-    import httpx
-
-    from api.app import create_app
-    from graph.local_store import LocalStore
-
-    app = create_app(load_settings(env={"KGREC_CORS_ORIGINS": "https://shop.example"}), LocalStore(tmp_path))
-
-    async def preflight(origin: str) -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-            return await client.options(
-                "/graphql",
+        def preflight(origin: str) -> httpx.Response:
+            return httpx.options(
+                server.url + "/graphql",
                 headers={
                     "Origin": origin,
                     "Access-Control-Request-Method": "POST",
                     "Access-Control-Request-Headers": "x-api-key",
                 },
+                timeout=10,
             )
 
-    allowed = asyncio.run(preflight("https://shop.example"))
-    assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
-    assert "x-api-key" in allowed.headers["access-control-allow-headers"].lower()
-    assert "access-control-allow-origin" not in asyncio.run(preflight("https://evil.example")).headers
+        allowed = preflight("https://shop.example")
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+        assert "x-api-key" in allowed.headers["access-control-allow-headers"].lower()
+        refused = preflight("https://evil.example")
+        assert "access-control-allow-origin" not in refused.headers
+        post = httpx.post(
+            server.url + "/graphql",
+            json={"query": "{ ping }"},
+            headers={"Origin": "https://shop.example"},
+            timeout=10,
+        )
+        assert post.json() == {"data": {"ping": "pong"}}
+        assert post.headers["access-control-allow-origin"] == "https://shop.example"
+    finally:
+        stop_server(server)

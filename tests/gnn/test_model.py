@@ -8,7 +8,7 @@ import torch
 
 from gnn.data import encoder_inputs
 from gnn.features import FeaturePipeline
-from gnn.model import ComplementDecoder, LinkModel, PairTerm, SubstituteDecoder
+from gnn.model import ComplementDecoder, PairTerm, SubstituteDecoder
 from gnn.model_scorer import GNNScorer, Prepared, build_model
 from graph.snapshot import CSR, Snapshot
 from tests.gnn.gnn_fixture import small_catalog, tiny_config
@@ -81,12 +81,41 @@ def test_encoder_is_inductive(snap: Snapshot, prepared: Prepared) -> None:
     assert not torch.allclose(z1[isolated], z2[isolated])
 
 
-def test_modules_have_reprs_and_reset() -> None:
-    for module in (ComplementDecoder(8), SubstituteDecoder(8), PairTerm(5)):
-        assert module.__class__.__name__ in repr(module)
+def test_reprs_name_the_arguments() -> None:
+    assert repr(ComplementDecoder(8, 4)) == "ComplementDecoder(8, 4)"
+    assert repr(SubstituteDecoder(8)) == "SubstituteDecoder(8, 64)"
+    assert repr(PairTerm(5, hidden=3)) == "PairTerm(5, hidden=3)"
+
+
+def test_reset_parameters_draws_every_parameter_again(prepared: Prepared) -> None:
+    """Every parameter, the whole model's included, is drawn again: none keeps a value set before, and a second
+    reset draws other values than the first."""
+    model = build_model(tiny_config().to_dict(), FeaturePipeline.fit(prepared.snap, text_dim=8), brands=False)
+    for module in (ComplementDecoder(8, 4), SubstituteDecoder(8, 4), PairTerm(5, hidden=3), model):
+        with torch.no_grad():
+            for p in module.parameters():
+                p.fill_(7.0)
         module.reset_parameters()
-    assert isinstance(PairTerm(5)(torch.randn(3, 4, 5)), torch.Tensor)
-    assert LinkModel.__doc__ and "score" in LinkModel.__doc__
+        for name, p in module.named_parameters():
+            assert not (p == 7.0).any(), (module.__class__.__name__, name)
+    for module in (ComplementDecoder(8, 4), SubstituteDecoder(8, 4), PairTerm(5, hidden=3)):
+        first = [p.detach().clone() for p in module.parameters()]
+        module.reset_parameters()
+        assert all(not torch.equal(a, b) for a, b in zip(first, module.parameters(), strict=True)), module
+
+
+def test_pair_term_by_hand() -> None:
+    """t = w2 . relu(W1 f + b1) + b2 on every row of a (*, features) input, by hand."""
+    term = PairTerm(2, hidden=2)
+    with torch.no_grad():
+        term.lin1.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -1.0]]))
+        term.lin1.bias.zero_()
+        term.lin2.weight.copy_(torch.tensor([[2.0, 3.0]]))
+        term.lin2.bias.fill_(0.5)
+        # [1, 2] -> relu([1, -2]) = [1, 0] -> 2.5;  [-1, -3] -> relu([-1, 3]) = [0, 3] -> 9.5
+        out = term(torch.tensor([[[1.0, 2.0]], [[-1.0, -3.0]]]))
+    assert out.shape == (2, 1)
+    assert out.tolist() == [[2.5], [9.5]]
 
 
 def test_sparse_and_scatter_aggregation_agree(prepared: Prepared) -> None:

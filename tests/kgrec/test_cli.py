@@ -12,8 +12,6 @@ import pytest
 
 from kgrec.cli import COMMANDS, build_parser
 
-BEAUTY = Path(__file__).parents[2].parent / "shared/data/amazon-beauty"
-
 
 def kgrec(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -101,8 +99,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not BEAUTY.is_dir(), reason=f"{BEAUTY} is not there")
-def test_demo_loads_beauty_serves_and_prints_a_first_answer(tmp_path):
+def test_demo_loads_beauty_serves_and_prints_a_first_answer(tmp_path, beauty):
     out = kgrec(
         "demo",
         "--exit",

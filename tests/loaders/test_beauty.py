@@ -11,18 +11,15 @@ from loaders.amazon import read_amazon
 from loaders.quarantine import Quarantine
 from loaders.summary import LoadSummary
 
-BEAUTY = Path(__file__).parents[2].parent / "shared/data/amazon-beauty"
-
 
 @pytest.mark.slow
-@pytest.mark.skipif(not BEAUTY.is_dir(), reason=f"{BEAUTY} is not there")
-def test_full_beauty_set_matches_the_measured_counts() -> None:
+def test_full_beauty_set_matches_the_measured_counts(beauty: Path) -> None:
     summary = LoadSummary()
     quarantine = Quarantine(None)
     level2: set[str] = set()
     reviewed_without_ts = 0
     for batch in read_amazon(
-        BEAUTY / "meta_Beauty.json.gz", BEAUTY / "reviews_Beauty_5.json.gz", quarantine, summary
+        beauty / "meta_Beauty.json.gz", beauty / "reviews_Beauty_5.json.gz", quarantine, summary
     ):
         if "Category" in batch.nodes:
             level2 |= {c for c in batch.nodes["Category"].column("id").to_pylist() if c.count("/") == 1}

@@ -7,6 +7,7 @@ runs the guide's first query. Its screenshot is kept as a test artifact.
 from __future__ import annotations
 
 import html
+import io
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from PIL import Image
 
 from gnn.infer import learned_edges
 from graph.neo4j.browser.guide import (
@@ -65,13 +67,9 @@ def learned(rel: str, evidence: str, drop: str | None = None) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def graph(neo4j_uri_auth: tuple[str, str, str]) -> Iterator[Neo4jStore]:
+def graph(neo4j_to_empty: tuple[str, str, str]) -> Iterator[Neo4jStore]:
     """The photo-shop fixture in Neo4j, with an old model's learned edges replaced by a new model's."""
-    if os.environ.get("NEO4J_URI") and os.environ.get("KGREC_TEST_NEO4J_CLEAR") != "1":
-        pytest.skip(
-            "these tests empty the database: set KGREC_TEST_NEO4J_CLEAR=1 to run them against NEO4J_URI"
-        )
-    store = Neo4jStore.connect(*neo4j_uri_auth)
+    store = Neo4jStore.connect(*neo4j_to_empty)
     store.clear()
     with tempfile.TemporaryDirectory() as d:
         fg.write_store(Path(d))
@@ -112,7 +110,7 @@ def test_a_new_model_replaced_the_old_and_carries_its_evidence(graph: Neo4jStore
     table = real("complement", graph.snapshot(), drop="B09")
     evidence = set(table.column("evidence").to_pylist())
     assert [(r["model"], set(r["ev"])) for r in models] == [(NEW, evidence)]
-    # the fixture's model lists are its co-purchase lists: every pair's evidence names the list first
+    # the fixture's model lists hold its co-purchase lists' pairs: every pair's evidence names the list first
     assert all(e.startswith("also_bought") for e in evidence)
     assert "also_bought; 1 shared customer" in evidence  # camera i and lens i share their reviewer
     # the same model again, as a resumed run would: MERGE, nothing doubled
@@ -129,9 +127,9 @@ def test_the_saved_queries_answer_on_the_fixture(graph: Neo4jStore) -> None:
     assert example_params(graph)["asin"] in fg.product_ids()
 
     bundle = run(graph, "bundle")
-    assert [r["q"]["asin"] for r in bundle] == fg.also_bought()["C01"]
+    assert [r["q"]["asin"] for r in bundle] == fg.model_lists()["complement"]["C01"]
     assert {r["c"][1] for r in bundle} == {"COMPLEMENT"}
-    assert [r["q"]["asin"] for r in run(graph, "substitutes")] == fg.also_viewed()["C01"]
+    assert [r["q"]["asin"] for r in run(graph, "substitutes")] == fg.model_lists()["substitute"]["C01"]
 
     why = run(graph, "why")
     assert why and why[0]["learned"][0]["evidence"] == "also_bought"  # C01 -> L02: the list, nothing shared
@@ -229,6 +227,10 @@ def test_browser_connects_opens_the_guide_by_itself_and_runs_its_first_query(
     labels = result.locator("svg text").all_text_contents()
     drawn = " ".join(" ".join(labels).split())  # a caption may wrap over two text elements
     assert all(title in drawn for title in ("Camera C01", "Lens L01", "Lens L02", "Bag B01"))
-    assert shot.stat().st_size > 10_000
+    # and the products are painted, in the style's Product colour: a node of 65 px is about 3,300 pixels, the six
+    # together about 19,000, though the overview panel may cover a few (a blank drawing has none)
+    painted = np.asarray(Image.open(io.BytesIO(result.screenshot())).convert("RGB")).reshape(-1, 3)
+    product = np.array([0x4C, 0x8E, 0xDA])  # graph/neo4j/browser/style.grass, node.Product
+    assert (np.abs(painted.astype(int) - product).max(axis=1) <= 3).sum() > 6_000
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, ARTIFACTS / shot.name)

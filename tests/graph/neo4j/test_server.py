@@ -13,6 +13,7 @@ from neo4j.exceptions import AuthError
 from graph.neo4j import server
 from graph.neo4j.config import ServerConfig
 from graph.neo4j.connection import ping
+from tests.prerequisites import unavailable
 
 pytestmark = pytest.mark.neo4j
 
@@ -29,7 +30,7 @@ def local(neo4j_uri_auth: tuple[str, str, str]) -> ServerConfig:
     """The local server's config; these checks mean nothing for a remote NEO4J_URI."""
     cfg = ServerConfig.from_env()
     if neo4j_uri_auth[0] != cfg.bolt_uri:
-        pytest.skip(f"the suite uses {neo4j_uri_auth[0]}, not the local server")
+        unavailable(f"the suite uses {neo4j_uri_auth[0]}, not the local server")
     return cfg
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,10 @@ from loaders.amazon import read_amazon
 from loaders.quarantine import Quarantine
 from loaders.summary import LoadSummary
 
-BEAUTY = Path(__file__).parents[2].parent / "shared/data/amazon-beauty"
-META, REVIEWS = BEAUTY / "meta_Beauty.json.gz", BEAUTY / "reviews_Beauty_5.json.gz"
+META, REVIEWS = (
+    "meta_Beauty.json.gz",
+    "reviews_Beauty_5.json.gz",
+)  # in the `beauty` folder (tests/conftest.py)
 
 # what the files hold (../shared/data/README.md), less the one self-loop the loader quarantines
 BEAUTY_COUNTS = {
@@ -34,16 +35,12 @@ BEAUTY_COUNTS = {
     "SUBCATEGORY_OF": 38,
 }
 
-pytestmark = [pytest.mark.neo4j, pytest.mark.skipif(not BEAUTY.is_dir(), reason=f"{BEAUTY} is not there")]
+pytestmark = pytest.mark.neo4j
 
 
 @pytest.fixture(scope="module")
-def neo4j(neo4j_uri_auth):
-    if os.environ.get("NEO4J_URI") and os.environ.get("KGREC_TEST_NEO4J_CLEAR") != "1":
-        pytest.skip(
-            "these tests empty the database: set KGREC_TEST_NEO4J_CLEAR=1 to run them against NEO4J_URI"
-        )
-    uri, user, password = neo4j_uri_auth
+def neo4j(neo4j_to_empty):
+    uri, user, password = neo4j_to_empty
     store = Neo4jStore.connect(uri, user, password)
     store.clear()
     yield store
@@ -62,13 +59,13 @@ def _main_counts(counts: dict[str, int]) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_beauty_loads_with_the_files_counts_and_reloads_idempotently(neo4j):
-    summary, q, written = _load(neo4j, META, REVIEWS)
+def test_beauty_loads_with_the_files_counts_and_reloads_idempotently(neo4j, beauty):
+    summary, q, written = _load(neo4j, beauty / META, beauty / REVIEWS)
     assert _main_counts(neo4j.counts()) == BEAUTY_COUNTS
     assert q.counts == {"self_loop": 1}
     assert written.created["ALSO_BOUGHT"] == 239_344
     # the same files again: nothing new, nothing doubled
-    _, _, again = _load(neo4j, META, REVIEWS)
+    _, _, again = _load(neo4j, beauty / META, beauty / REVIEWS)
     assert set(again.created.values()) == {0}
     assert _main_counts(neo4j.counts()) == BEAUTY_COUNTS
 
@@ -78,13 +75,13 @@ def test_beauty_loads_with_the_files_counts_and_reloads_idempotently(neo4j):
     idx = snap.index("Product")
     bought = snap.rel("ALSO_BOUGHT")
     assert sorted(snap.ids["Product"][bought.row(idx["B00004TMFE"])]) == sorted(
-        _local_partners("B00004TMFE", "ALSO_BOUGHT")
+        _local_partners(beauty / META, "B00004TMFE", "ALSO_BOUGHT")
     )
 
 
-def _local_partners(asin: str, type_: str) -> list[str]:
+def _local_partners(meta: Path, asin: str, type_: str) -> list[str]:
     out = []
-    for batch in read_amazon(META, None, Quarantine(None), LoadSummary()):
+    for batch in read_amazon(meta, None, Quarantine(None), LoadSummary()):
         if type_ in batch.rels:
             t = batch.rels[type_].to_pydict()
             out += [d for s, d in zip(t["src"], t["dst"], strict=True) if s == asin]
@@ -101,13 +98,13 @@ def _corrupt_copy(src: Path, dst: Path, injections: dict[int, bytes]) -> None:
 
 
 @pytest.mark.slow
-def test_corrupted_copy_loads_every_good_row_and_quarantines_every_bad_one(neo4j, tmp_path):
+def test_corrupted_copy_loads_every_good_row_and_quarantines_every_bad_one(neo4j, beauty, tmp_path):
     neo4j.clear()
     meta, reviews = tmp_path / "meta.json.gz", tmp_path / "reviews.json.gz"
-    with gzip.open(META, "rb") as f:
+    with gzip.open(beauty / META, "rb") as f:
         first_meta_line = f.readline()
     _corrupt_copy(
-        META,
+        beauty / META,
         meta,
         {
             0: b"{'asin': 'BROKEN', 'title': \n",  # malformed
@@ -118,7 +115,7 @@ def test_corrupted_copy_loads_every_good_row_and_quarantines_every_bad_one(neo4j
         },
     )
     _corrupt_copy(
-        REVIEWS,
+        beauty / REVIEWS,
         reviews,
         {
             10: b'{"reviewerID": "U1", "asin": \n',  # malformed

@@ -117,11 +117,16 @@ def _fake_rapids(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
 def test_cugraph_backend_stitches_restart_chains_from_walks(monkeypatch):
     calls = _fake_rapids(monkeypatch)
+    check_cugraph_walks()
+    assert calls[0]["SGGraph"]["input_array_format"] == "CSR" and "walk" in calls[1]
+
+
+def check_cugraph_walks() -> None:
+    """The cugraph backend's restart chains follow the graph's edges, and a query ranks real candidates."""
     graph = wf.random_graph(20, 50, 2)
     walker = Walker(graph, "cugraph")
     starts = np.flatnonzero(graph.out_degree() > 0)
     paths = walker.paths(starts, 15, restart=0.3, seed=1)
-    assert calls[0]["SGGraph"]["input_array_format"] == "CSR" and "walk" in calls[1]
     reference = nx.DiGraph(wf.edges(graph))
     nodes, restarted = paths.nodes, paths.restarted
     for t in range(15):
