@@ -60,7 +60,7 @@ class Settings:
     # the fallback index (no promoted model): dimension of the random-projection embeddings
     fallback_dim: int = 32
     graceful_shutdown_s: float = 10.0
-    # finished answers of pure queries kept (api/responses.py); 0: every request executes
+    # finished answers of pure queries kept (api/caches.py); 0: every request executes
     response_cache_size: int = 20_000
     # answer the hot read queries without graphql-core's per-field execution (api/fastpath.py); same answers
     fast_path: bool = True
