@@ -1,8 +1,8 @@
 """The starlette application: GraphQL (and GraphiQL) at /graphql, /healthz, /readyz, /metrics.
 
-:class:`Serving` holds the state resolvers read and the background tasks that keep it current. The server
-answers /healthz at once and loads in the background (store -> snapshot -> catalog -> rules -> model), so a
-large catalog never makes a liveness probe fail; /readyz turns 200 when the first index serves.
+The state resolvers read, and the background tasks that keep it current, are api/serving.py's
+:class:`~api.serving.Serving`. The server answers /healthz at once while it loads in the background, so a large
+catalog never makes a liveness probe fail; /readyz turns 200 when the first index serves.
 
 /readyz stays 200 when the store cannot be read after that (``"status": "degraded"``, ``"rules": {"state":
 "stale", ...}``): answers come from memory and stay right but for rule edits made since, and the rules refresh
@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import itertools
 import json
-import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from cross_web import HTTPException  # what strawberry's view raises for a bad HTTP request
 from starlette.applications import Starlette
@@ -34,150 +31,32 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from api.auth import Authenticator
 from api.bodylimit import BodyLimit
+from api.caches import ResponseCache, ResponseKey, cacheable
 from api.fastpath import FastPath
-from api.index import Catalog, ModelWatcher, ServingIndex, observed_index
-from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import MetricsMiddleware
 from api.ratelimit import rate_limit
-from api.responses import ResponseCache, cacheable, decode
-from api.rules import RulesKeeper
-from api.schema import ROOT_FIELDS, Context, ListCache, ProductCache, build_schema
-from api.sessions import SessionStore
+from api.schema import PURE_FIELDS, build_schema
+from api.serving import Context, Serving
 from api.settings import Settings
-from gnn.registry import Registry
 from graph.store import GraphStore
-from graph.stores import open_store
-
-log = logging.getLogger(__name__)
 
 GRAPHIQL = Path(__file__).resolve().parent / "static" / "graphiql"
-RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # back-off while the store cannot be read at start
-
-
-class Serving:
-    """The server's state. Each field that changes is replaced whole, never mutated, so readers need no lock."""
-
-    def __init__(self, settings: Settings, store: GraphStore | None = None) -> None:
-        self.settings = settings
-        self.store = store
-        self.catalog: Catalog | None = None
-        self.products: ProductCache | None = None
-        self.index: ServingIndex | None = None
-        self.rules: RulesKeeper | None = None
-        self.watcher: ModelWatcher | None = None
-        self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_s)
-        self.lists = ListCache()
-        self.metrics = Metrics(ROOT_FIELDS)
-        self.metrics.sessions.set_function(lambda: len(self.sessions))
-        self.metrics.rules_age.set_function(lambda: self.rules.age_s if self.rules else float("nan"))
-        self.metrics.rules_reads.set_function(lambda: self.rules.reads if self.rules else 0)
-        self.auth = Authenticator(settings.api_keys)
-        self.error: str | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def swap(self, index: ServingIndex) -> None:
-        """Serve `index` from the next request on: one reference assignment, atomic for the event loop."""
-        self.index = index
-        self.metrics.set_model(index.version, index.source)
-        self.metrics.reloads.labels("loaded").inc()
-
-    def _refused(self, version: str, reason: str) -> None:
-        self.metrics.reloads.labels("refused").inc()
-
-    async def _load(self) -> None:
-        s = self.settings
-        if self.store is None:
-            self.store = await asyncio.to_thread(open_store, s.store)
-        snapshot = await asyncio.to_thread(self.store.snapshot)
-        catalog = await asyncio.to_thread(Catalog, snapshot, s.session_walks)
-        rules = RulesKeeper(self.store, catalog.position, catalog.n, s.rules_interval_s)
-        await rules.refresh()
-        self.catalog, self.products, self.rules = catalog, ProductCache(catalog), rules
-        if s.registry is not None:
-            self.watcher = ModelWatcher(Registry(s.registry), catalog, self.swap, self._refused)
-            await self.watcher.check()
-        if self.index is None:
-            log.warning("no promoted model could be served: serving the snapshot's observed lists")
-            self.swap(await asyncio.to_thread(observed_index, snapshot, s.fallback_dim))
-        log.info("ready: %d products, model %s", catalog.n, self.index and self.index.version)
-
-    async def start(self) -> None:
-        """Load (retrying while the store is unreachable), then keep rules and the model current."""
-        for attempt in itertools.count():
-            try:
-                await self._load()
-                self.error = None
-                break
-            except Exception as e:
-                self.error = f"{type(e).__name__}: {e}"
-                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
-                log.exception("loading failed (attempt %d), retrying in %.0f s", attempt + 1, delay)
-                await asyncio.sleep(delay)
-        # Everything loaded so far (the catalog, the model, the libraries' own objects: several hundred thousand)
-        # lives as long as the process. Frozen, a full collection no longer walks it: without this each one
-        # stopped every request for about 80 ms on Beauty (bench/soak.py counts them).
-        gc.collect()
-        gc.freeze()
-        log.info("%d objects frozen out of garbage collection", gc.get_freeze_count())
-        assert self.rules is not None
-        self._tasks.append(asyncio.create_task(self.rules.run()))
-        if self.watcher is not None:
-            self._tasks.append(asyncio.create_task(self.watcher.run(self.settings.reload_interval_s)))
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.store is not None:
-            self.store.close()
-
-    def readiness(self) -> tuple[bool, dict[str, object]]:
-        index, rules = self.index, self.rules
-        ready = index is not None and rules is not None
-        body: dict[str, object] = {
-            "ready": ready,
-            "status": "loading" if index is None or rules is None else "ok" if rules.fresh else "degraded",
-            "model": None
-            if index is None
-            else {
-                "version": index.version,
-                "source": index.source,
-                "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(index.loaded_at)),
-            },
-            "rules": None
-            if rules is None
-            else {
-                "state": "fresh" if rules.fresh else "stale",
-                "fresh": rules.fresh,
-                "age_s": round(rules.age_s, 3),
-                "count": rules.current.count,
-                "reads": rules.reads,
-                "error": rules.last_error,
-            },
-            "products": self.catalog.n if self.catalog is not None else None,
-            "refused": dict(self.watcher.refused) if self.watcher is not None else {},
-            "error": self.error,
-        }
-        return ready, body
+MAX_BODY = 8 * 1024  # a larger body is rare and not worth keying a cache or a plan on: GraphQL executes it
 
 
 class GraphQLApp(GraphQL):
     """strawberry's ASGI view with our context, our GraphiQL page, and errors as GraphQL JSON, not plain text."""
 
     def __init__(self, serving: Serving) -> None:
-        super().__init__(
-            build_schema(serving.settings, serving.metrics),
-            graphql_ide="graphiql" if serving.settings.graphiql else None,
-        )
+        schema = build_schema(serving.settings, serving.metrics)
+        super().__init__(schema, graphql_ide="graphiql" if serving.settings.graphiql else None)
         self.serving = serving
         self.page = (GRAPHIQL / "index.html").read_text()
         size = serving.settings.response_cache_size
         self.cache = ResponseCache(size) if size > 0 else None
         self.fast = (
-            FastPath(self.schema, serving.settings, serving.metrics) if serving.settings.fast_path else None
+            FastPath(schema, serving.settings, serving.metrics) if serving.settings.fast_path else None
         )
         m = serving.metrics  # labelled children resolved once: labels() costs microseconds per call
         self._counted = {
@@ -222,16 +101,17 @@ class GraphQLApp(GraphQL):
             and request.headers.get("content-type", "").startswith("application/json")
         ):
             body = await request.body()  # starlette keeps it: strawberry's own read gets the same bytes
-            decoded = decode(body)
+            decoded = _decode(body)
             caller = serving.auth.caller(request.headers)
-            owner = (serving.index, serving.rules.current)
-            if cache is not None and cacheable(decoded):
-                hit = cache.get(owner, caller, body)
+            index, rules = serving.index, serving.rules.current
+            if cache is not None and cacheable(decoded, PURE_FIELDS):
+                key = ResponseKey(caller, body)
+                hit = cache.get(index, rules, key)
                 self._counted["hit" if hit is not None else "miss"].inc()
                 if hit is not None:
                     await Response(hit, media_type="application/json")(scope, receive, send)
                     return
-                cached = (owner, caller, body)
+                cached = (index, rules, key)
             if fast is not None and isinstance(decoded, dict) and isinstance(decoded.get("query"), str):
                 name = decoded.get("operationName")
                 plan = fast.plan(decoded["query"], name) if name is None or isinstance(name, str) else None
@@ -240,13 +120,13 @@ class GraphQLApp(GraphQL):
                     answer = fast.answer(plan, decoded.get("variables"), Context(serving, caller, request))
                 self._counted["answered" if answer is not None else "declined"].inc()
                 if answer is not None:
-                    if cached is not None:
+                    if cached is not None and cache is not None:
                         cache.put(*cached, answer)
                     await Response(answer, media_type="application/json")(scope, receive, send)
                     return
         try:
             response = await self.run(request)
-            if cached is not None and response.status_code == 200:
+            if cached is not None and cache is not None and response.status_code == 200:
                 cache.put(*cached, bytes(response.body))
         except HTTPException as e:
             message = e.reason
@@ -254,6 +134,16 @@ class GraphQLApp(GraphQL):
                 message = f"too many operations in one batch: at most {self.serving.settings.max_batch}"
             response = JSONResponse({"errors": [{"message": message}]}, status_code=e.status_code)
         await response(scope, receive, send)
+
+
+def _decode(body: bytes) -> Any:
+    """The JSON of a request body, or None when it is not JSON (strawberry then answers the error itself)."""
+    if not body or len(body) > MAX_BODY:
+        return None
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # deep nesting: strawberry says 400
+        return None
 
 
 def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette:

@@ -39,7 +39,6 @@ from strawberry.extensions import (
 
 from api.settings import Settings
 
-LIST_FIELDS = {"similar": "k", "bundle": "k", "recommendations": "k", "products": "ids"}
 DEFAULT_K = 10
 CACHE_SIZE = 1024  # distinct query texts kept parsed and validated
 
@@ -65,8 +64,10 @@ def query_cost(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
     max_list: int,
+    list_fields: Mapping[str, str],
 ) -> int:
-    """1 per field, times the list size of every enclosing recommendation list (its `k`, or the ids given).
+    """1 per field, times the list size of every enclosing list field (`list_fields`: field -> the argument that
+    sizes it, api/schema.py LIST_FIELDS): its `k`, or the ids given.
 
     A size is capped at `max_list`: a larger one is refused by its resolver with a message about `k` itself.
     """
@@ -99,7 +100,7 @@ def query_cost(
         total = 0
         for sel in selection_set.selections:
             if isinstance(sel, FieldNode):
-                arg = LIST_FIELDS.get(sel.name.value)
+                arg = list_fields.get(sel.name.value)
                 n = min(max(size(sel, arg), 1), max_list) if arg else 1
                 total += 1 + n * walk(sel.selection_set)
             elif isinstance(sel, InlineFragmentNode):
@@ -119,9 +120,10 @@ class CostLimiter(SchemaExtension):
     are a validation error, so the walk terminates).
     """
 
-    def __init__(self, max_cost: int, max_list: int) -> None:
+    def __init__(self, max_cost: int, max_list: int, list_fields: Mapping[str, str]) -> None:
         self.max_cost = max_cost
         self.max_list = max_list
+        self.list_fields = list_fields
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -135,7 +137,10 @@ class CostLimiter(SchemaExtension):
                 if ctx.operation_name is None or (o.name and o.name.value == ctx.operation_name)
             ]
             try:
-                cost = sum(query_cost(o, fragments, ctx.variables or {}, self.max_list) for o in wanted)
+                variables = ctx.variables or {}
+                cost = sum(
+                    query_cost(o, fragments, variables, self.max_list, self.list_fields) for o in wanted
+                )
             except (TypeError, ValueError):
                 cost = 0  # a malformed variable: coercion will report it with a better message
             if cost > self.max_cost:
@@ -156,8 +161,8 @@ def validation_rules(settings: Settings) -> list[Any]:
     ]
 
 
-def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """The schema's extension factories, in the order they must run.
+def extensions(settings: Settings, list_fields: Mapping[str, str]) -> list[Callable[[], SchemaExtension]]:
+    """The schema's extension factories, in the order they must run (`list_fields`: see :func:`query_cost`).
 
     The depth and alias rules are built once and shared by every request: ValidationCache keys its cache on the
     rule classes, and a factory that built new ones per request would never hit.
@@ -168,6 +173,6 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: CostLimiter(settings.max_cost, settings.max_k),
+        lambda: CostLimiter(settings.max_cost, settings.max_k, list_fields),
         lambda: MaskErrors(should_mask_error=_should_mask),
     ]

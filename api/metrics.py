@@ -43,9 +43,8 @@ class CountOf:
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, root_fields: frozenset[str]) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.root_fields = root_fields
         self.http_requests = Counter(
             "kgrec_http_requests", "HTTP requests", ["route", "method", "status"], registry=self.registry
         )
@@ -131,16 +130,9 @@ class Metrics:
     def set_model(self, version: str, source: str) -> None:
         self.model.info({"version": version, "source": source})
 
-    def operation_field(self, operation: OperationDefinitionNode | None) -> str:
-        if operation is not None:
-            for sel in operation.selection_set.selections:
-                if isinstance(sel, FieldNode):
-                    name = sel.name.value
-                    return name if name in self.root_fields else "other"
-        return "none"
-
-    def extension(self) -> Callable[[], SchemaExtension]:
-        """A factory for the schema extension that times each operation (no per-field hook: it stays cheap)."""
+    def extension(self, root_fields: frozenset[str]) -> Callable[[], SchemaExtension]:
+        """A factory for the schema extension that times each operation (no per-field hook: it stays cheap),
+        labelled by its first root field among `root_fields` (the schema's own)."""
         metrics = self
 
         class OperationMetrics(SchemaExtension):
@@ -152,12 +144,21 @@ class Metrics:
                 op = None
                 if doc is not None:
                     op = next((d for d in doc.definitions if isinstance(d, OperationDefinitionNode)), None)
-                field = metrics.operation_field(op)
+                field = _operation_field(op, root_fields)
                 errors = ctx.result.errors if ctx.result is not None else ctx.pre_execution_errors
                 metrics.operations.labels(field, "error" if errors else "ok").inc()
                 metrics.operation_latency.labels(field).observe(time.perf_counter() - start)
 
         return OperationMetrics
+
+
+def _operation_field(operation: OperationDefinitionNode | None, root_fields: frozenset[str]) -> str:
+    if operation is not None:
+        for sel in operation.selection_set.selections:
+            if isinstance(sel, FieldNode):
+                name = sel.name.value
+                return name if name in root_fields else "other"
+    return "none"
 
 
 class MetricsMiddleware:

@@ -2,7 +2,8 @@
 
 A session lives as long as it is used within ``ttl_s``, and at most ``max_sessions`` are kept (least recently
 used dropped first), so memory stays bounded under any traffic. State is per process: behind a load balancer,
-route a session to one replica (sticky sessions) or the replicas will each see part of it.
+route a session to one replica (sticky sessions) or the replicas will each see part of it. Events come in by
+:func:`record_event` (``trackEvent``, from either executor), which checks them all before recording any.
 
 Ranking (:func:`recommend`): the most recent events are seeds, weighted by event type and recency. Candidates
 come from Pixie random walks that restart at the seeds, over the complement walk graph (each seed's walk is walked
@@ -21,7 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from api.index import WALK_CANDIDATES, Catalog, Filter, ServingIndex
+from api.caches import RankedAnswer, SessionKey
+from api.catalog import WALK_CANDIDATES, Catalog, Filter
+from api.index import ServingIndex
+from api.limits import ClientError
 from graph.walks import ProductVisits
 
 EVENT_WEIGHT = {"VIEW": 1.0, "CART": 2.0, "PURCHASE": 3.0, "REVIEW": 1.5}
@@ -31,6 +35,7 @@ RELATION_WEIGHT = {"complement": 1.0, "substitute": 0.6}  # what goes with it be
 LIST_DEPTH = 50  # entries read from each seed's list
 EMBEDDING_WEIGHT = 0.4  # share of the final score that comes from embedding similarity
 MAX_EVENTS = 50
+MAX_ID_LENGTH = 200  # session and customer ids are kept in memory: bound what one call can store
 WALKED = -2  # seed index of a candidate that only the walk found (its seed is chosen after ranking)
 
 
@@ -41,9 +46,9 @@ class Session:
     purchased: set[int] = field(default_factory=set)
     customer: str | None = None
     seen: float = field(default_factory=time.monotonic)
-    # the last recommendations answered for this state, by what else they depend on (model, rules, k): a
-    # session asks again between events far more often than it changes (api/schema.py)
-    answer: tuple[object, object] | None = None
+    # the last recommendations answered for this state, by what else they depend on (model, rules, k, customer):
+    # a session asks again between events far more often than it changes (api/ranking.py)
+    answer: tuple[SessionKey, RankedAnswer] | None = None
 
 
 class SessionStore:
@@ -94,6 +99,28 @@ class SessionStore:
             self._sessions.popitem(last=False)
 
 
+def record_event(
+    sessions: SessionStore,
+    catalog: Catalog,
+    session_id: str,
+    product_id: str,
+    type_: str,
+    customer_id: str | None,
+) -> None:
+    """Record a ``trackEvent``; every check comes first, so a refused event changes nothing (the direct executor,
+    api/fastpath.py, relies on that to hand a refused one to GraphQL execution)."""
+    pos = catalog.position_of(product_id)
+    session = _check_id(session_id, "sessionId")
+    customer = None if customer_id is None else _check_id(customer_id, "customerId")
+    sessions.track(session, pos, type_, customer)
+
+
+def _check_id(value: str, what: str) -> str:
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise ClientError(f"{what} must be 1 to {MAX_ID_LENGTH} characters")
+    return value
+
+
 @dataclass(frozen=True)
 class Seeds:
     """Products that seed a recommendation, with weights and the verb a reason uses ("because you viewed")."""
@@ -135,10 +162,10 @@ def _list_evidence(index: ServingIndex, seeds: Seeds) -> tuple[np.ndarray, np.nd
     """(candidate, contribution, seed index) from each seed's ranked lists: weight x relation / (1 + rank)."""
     cand_parts, contrib_parts, seed_parts = [], [], []
     for s, pos in enumerate(seeds.positions.tolist()):
-        for rel, rel_w in RELATION_WEIGHT.items():
-            idx = index.row(rel, pos)[0][:LIST_DEPTH]
+        for relation, weight in RELATION_WEIGHT.items():
+            idx = index.row(relation, pos)[0][:LIST_DEPTH]
             cand_parts.append(idx)
-            contrib_parts.append(seeds.weights[s] * rel_w / (1.0 + np.arange(len(idx), dtype=np.float32)))
+            contrib_parts.append(seeds.weights[s] * weight / (1.0 + np.arange(len(idx), dtype=np.float32)))
             seed_parts.append(np.full(len(idx), s, dtype=np.int64))
     if not cand_parts:
         return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.int64)

@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.index import SESSION_WALK, WALK_CANDIDATES, Catalog  # noqa: E402
+from api.catalog import SESSION_WALK, WALK_CANDIDATES, Catalog  # noqa: E402
 from graph.stores import open_store  # noqa: E402
 
 REVIEWS = ROOT.parent / "shared" / "data" / "amazon-beauty" / "reviews_Beauty_5.json.gz"

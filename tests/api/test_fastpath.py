@@ -17,9 +17,9 @@ import pytest
 from starlette.requests import Request
 
 import tests.api.fixture_graph as fg
-from api.app import GraphQLApp, Serving
+from api.app import GraphQLApp
 from api.auth import Caller
-from api.schema import Context
+from api.serving import Context, Serving
 from api.settings import Settings
 from gnn.registry import Registry
 from tests.api.server import Server
@@ -188,14 +188,14 @@ def test_the_server_answers_directly_and_declines_what_it_must(server: Server):
 
 def test_a_sessions_answer_is_kept_until_its_state_changes(app: GraphQLApp):
     """recommendations for an unchanged session reuse the answer; trackEvent (or another k) ranks afresh."""
-    from api.schema import _session_ranked
+    from api.ranking import for_session
 
     ctx = _context(app)
-    first = _session_ranked(ctx, "fast-1", None, 5, None)
-    assert _session_ranked(ctx, "fast-1", None, 5, None) is first
-    assert _session_ranked(ctx, "fast-1", None, 6, None) is not first
+    first = for_session(ctx, "fast-1", None, 5, None)
+    assert for_session(ctx, "fast-1", None, 5, None) is first
+    assert for_session(ctx, "fast-1", None, 6, None) is not first
     app.serving.sessions.track("fast-1", app.serving.catalog.position["M07"], "VIEW", None)
-    again = _session_ranked(_context(app), "fast-1", None, 5, None)
+    again = for_session(_context(app), "fast-1", None, 5, None)
     assert again is not first and again.reasons != first.reasons
 
 

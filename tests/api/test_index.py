@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.index import Catalog, Filter, _diversify, model_index, observed_index
+from api.catalog import Catalog, Filter
+from api.index import diversify, model_index, observed_index
 from api.rules import RuleSet
 from api.sessions import Seeds, SessionStore, recommend
 from gnn.registry import ArtifactError
@@ -142,5 +143,5 @@ def test_diversify_takes_each_groups_best_first_then_the_rest_by_rank(groups, n_
         (rest if groups[i] in seen else firsts).append(i)
         seen.add(groups[i])
     want = list(range(n_fixed)) + firsts + rest
-    got = _diversify(np.asarray(groups, dtype=np.int64), n_fixed, k).tolist()
+    got = diversify(np.asarray(groups, dtype=np.int64), n_fixed, k).tolist()
     assert got == (want if k is None else want[:k])

@@ -1,4 +1,4 @@
-"""The whole-response cache (api/responses.py): repeats skip GraphQL, and nothing stale or stateful is served."""
+"""The whole-response cache (api/caches.py): repeats skip GraphQL, and nothing stale or stateful is served."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import re
 
 import httpx
 
-from api.responses import cacheable
+from api.caches import cacheable
+from api.schema import PURE_FIELDS
 from tests.api.server import Server
 
 BUNDLE = '{ bundle(productId: "C01", k: 5) { score product { id title } } }'
@@ -19,20 +20,27 @@ def cache_count(server: Server, result: str) -> float:
 
 
 def test_what_may_be_cached():
-    assert cacheable({"query": BUNDLE})
+    assert cacheable({"query": BUNDLE}, PURE_FIELDS)
     assert cacheable(
-        {"query": "query Q($id: ID!) { similar(productId: $id) { score } }", "variables": {"id": "a"}}
+        {"query": "query Q($id: ID!) { similar(productId: $id) { score } }", "variables": {"id": "a"}},
+        PURE_FIELDS,
     )
-    assert cacheable({"query": '{ similar(productId: "a", filter: {maxPrice: 3}) { score } }'})
-    assert not cacheable({"query": '{ recommendations(sessionId: "s") { score } }'})  # session state
-    assert not cacheable({"query": '{ bundle(productId: "a", filter: {sessionId: "s"}) { score } }'})
+    assert cacheable({"query": '{ similar(productId: "a", filter: {maxPrice: 3}) { score } }'}, PURE_FIELDS)
+    assert not cacheable(
+        {"query": '{ recommendations(sessionId: "s") { score } }'}, PURE_FIELDS
+    )  # session state
+    assert not cacheable(
+        {"query": '{ bundle(productId: "a", filter: {sessionId: "s"}) { score } }'}, PURE_FIELDS
+    )
     q = 'query Q($f: RecFilter) { bundle(productId: "a", filter: $f) { score } }'
-    assert cacheable({"query": q, "variables": {"f": {"maxPrice": 3}}})
-    assert not cacheable({"query": q, "variables": {"f": {"sessionId": "s"}}})
-    assert not cacheable({"query": 'mutation { block(productId: "a", relation: ALL) }'})
-    assert not cacheable({"query": "{ bundle(productId: "})  # not GraphQL: strawberry answers the error
-    assert not cacheable([{"query": BUNDLE}])  # batches execute
-    assert not cacheable(None)
+    assert cacheable({"query": q, "variables": {"f": {"maxPrice": 3}}}, PURE_FIELDS)
+    assert not cacheable({"query": q, "variables": {"f": {"sessionId": "s"}}}, PURE_FIELDS)
+    assert not cacheable({"query": 'mutation { block(productId: "a", relation: ALL) }'}, PURE_FIELDS)
+    assert not cacheable(
+        {"query": "{ bundle(productId: "}, PURE_FIELDS
+    )  # not GraphQL: strawberry answers the error
+    assert not cacheable([{"query": BUNDLE}], PURE_FIELDS)  # batches execute
+    assert not cacheable(None, PURE_FIELDS)
 
 
 def test_a_repeat_is_a_hit_with_the_same_answer(server: Server):
