@@ -8,12 +8,15 @@ thread for Beauty's 12k). At catalog sizes where that stops being affordable, th
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyarrow as pa
 import torch
 
-from gnn.model_scorer import GNNScorer
-from gnn.registry import Registry, ServingArtifact
+from gnn.model_scorer import GNNScorer, Prepared
+from gnn.registry import Registry, ServingArtifact, TrainResult, save_run
+from gnn.train import peak_rss_gib
 from graph.schema import INTERACTION_TYPES, LEARNED_TYPE, RELATIONS
 from graph.snapshot import Snapshot
 from graph.store import GraphStore
@@ -171,3 +174,21 @@ def promote(
     if store is None:
         return {}
     return write_learned(store, registry.load_serving(version), version, snap)
+
+
+def write_run(
+    registry: Registry,
+    result: TrainResult,
+    snap: Snapshot,
+    version: str | None = None,
+    progress: bool = False,
+) -> str:
+    """Score `result`'s serving artifact over `snap` (the whole graph its split was cut from) and save the run
+    with it (:func:`gnn.registry.save_run`); returns the version."""
+    t0 = time.perf_counter()
+    prepared = Prepared.of(snap, result.pipeline)
+    device = next(result.model.parameters()).device
+    scorer = GNNScorer(result.model, prepared.graph(), prepared.pair_features(), device)
+    art = serving_artifact(scorer, snap, k=result.config.top_k, progress=progress)
+    timings = {"serving_s": time.perf_counter() - t0, "peak_rss_gib": peak_rss_gib()}
+    return save_run(registry, result, snap, art, timings, version)

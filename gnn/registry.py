@@ -9,7 +9,7 @@ Layout::
       runs/<version>/model.pt        weights (and whether the graph had brands)
       runs/<version>/config.json     the :class:`~gnn.config.TrainConfig`
       runs/<version>/features.npz    the :class:`~gnn.features.FeaturePipeline`
-      runs/<version>/...             split, history, curves (:func:`write_run`)
+      runs/<version>/...             split, history, curves (:func:`save_run`)
       PROMOTED                       the promoted version's name
 
 A run is written into a hidden temporary folder and renamed into place when complete, so a crash half-way leaves
@@ -37,8 +37,10 @@ import numpy as np
 from graph.schema import RELATIONS
 
 if TYPE_CHECKING:
+    from gnn.config import TrainConfig
     from gnn.features import FeaturePipeline
-    from gnn.train import TrainResult
+    from gnn.model import LinkModel
+    from gnn.split import Split
     from graph.snapshot import Snapshot
 
 SERVING_FILE = "serving.npz"
@@ -235,6 +237,21 @@ class Registry:
         os.replace(tmp, self.root / "PROMOTED")
 
 
+@dataclass
+class TrainResult:
+    """A fitted model and what it was fitted on and with: what :func:`save_run` writes."""
+
+    model: LinkModel
+    pipeline: FeaturePipeline
+    split: Split
+    config: TrainConfig
+    history: list[dict[str, float]]
+    best_epoch: int
+    valid: dict[str, dict[str, dict[str, float]]]
+    timings: dict[str, float]
+    brands: bool
+
+
 def data_fingerprint(snap: Snapshot) -> str:
     """sha256 (16 hex digits) of the product ids and every relationship's arrays: what the run was trained on."""
     h = hashlib.sha256()
@@ -296,29 +313,20 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> bool:
     return True
 
 
-def write_run(
+def save_run(
     registry: Registry,
     result: TrainResult,
     snap: Snapshot,
+    art: ServingArtifact,
+    timings: dict[str, float],
     version: str | None = None,
-    progress: bool = False,
 ) -> str:
     """Write `result` as a versioned run: weights, config, feature pipeline, split, history, curves and the
-    serving artifact (scored over `snap`, the whole graph the split was cut from); returns the version."""
+    serving artifact `art` (scored over `snap`, the whole graph the split was cut from), with `timings` beside the
+    training's own; returns the version. :func:`gnn.infer.write_run` scores the artifact and calls this."""
     import torch
 
-    from gnn.infer import serving_artifact
-    from gnn.model_scorer import GNNScorer, Prepared
-    from gnn.train import peak_rss_gib
-
     version = version or registry.new_version()
-    t0 = time.perf_counter()
-    prepared = Prepared.of(snap, result.pipeline)
-    scorer = GNNScorer(
-        result.model, prepared.graph(), prepared.pair_features(), next(result.model.parameters()).device
-    )
-    art = serving_artifact(scorer, snap, k=result.config.top_k, progress=progress)
-    serving_s = time.perf_counter() - t0
 
     def files(d: Path) -> None:
         torch.save({"state": result.model.state_dict(), "brands": result.brands}, d / MODEL_FILE)
@@ -337,7 +345,7 @@ def write_run(
         "split_seed": result.split.seed,  # what `kgrec evaluate` re-cuts the split with, and checks
         "split_fingerprint": result.split.fingerprint(),
         "metrics": {"valid": result.valid, "best_epoch": result.best_epoch},
-        "timings": {**result.timings, "serving_s": serving_s, "peak_rss_gib": peak_rss_gib()},
+        "timings": {**result.timings, **timings},
         "device": str(next(result.model.parameters()).device),
     }
     registry.write_run(version, manifest, files)

@@ -19,7 +19,6 @@ import logging
 import resource
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,10 @@ import torch
 from gnn.config import TrainConfig
 from gnn.data import EDGE_TYPES, encoder_inputs
 from gnn.features import FeaturePipeline
-from gnn.model import LinkModel
 from gnn.model_scorer import GNNScorer, Prepared, build_model
 from gnn.objective import Episode, Examples, episode, hard_negatives, losses
 from gnn.pair_features import PairFeatures
-from gnn.registry import data_fingerprint, save_checkpoint
+from gnn.registry import TrainResult, data_fingerprint, save_checkpoint
 from gnn.sampler import HardNegatives, HeteroNeighborSampler
 from gnn.sparse import SparseRows
 from gnn.split import Split, make_split
@@ -41,21 +39,6 @@ from graph.schema import LABEL_TYPE, RELATIONS
 from graph.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    """A fitted model and what it was fitted on and with: what :func:`gnn.registry.write_run` writes."""
-
-    model: LinkModel
-    pipeline: FeaturePipeline
-    split: Split
-    config: TrainConfig
-    history: list[dict[str, float]]
-    best_epoch: int
-    valid: dict[str, dict[str, dict[str, float]]]
-    timings: dict[str, float]
-    brands: bool
 
 
 def resolve_device(name: str) -> torch.device:

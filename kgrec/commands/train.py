@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from gnn.config import TrainConfig
-    from gnn.infer import promote
-    from gnn.registry import ArtifactError, Registry, load_checkpoint, write_run
+    from gnn.infer import promote, write_run
+    from gnn.registry import ArtifactError, Registry, load_checkpoint
     from gnn.split import make_split
     from gnn.train import Trainer
 

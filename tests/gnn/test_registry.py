@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from gnn.data import encoder_inputs
-from gnn.infer import learned_edges, promote
+from gnn.infer import learned_edges, promote, write_run
 from gnn.model_scorer import Prepared, load_model, load_scorer
-from gnn.registry import SERVING_FILE, ArtifactError, Registry, write_run
+from gnn.registry import SERVING_FILE, ArtifactError, Registry
 from gnn.split import make_split
 from gnn.train import Trainer
 from graph.local_store import LocalStore
