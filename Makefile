@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint browser bench-load
+.PHONY: setup demo test test-fast lint browser bench-load
 
 # (re)install when pyproject.toml changes; pip's cache (~/.cache/pip) keeps re-runs fast
 $(STAMP): pyproject.toml
@@ -22,8 +22,13 @@ demo: setup
 test: setup browser
 	$(VENV)/bin/python -m pytest
 
+## make test-fast: the suite without Neo4j, the browser or the full Beauty set (a minute or two)
+test-fast: setup
+	$(VENV)/bin/python -m pytest -m "not neo4j and not slow and not browser"
+
+## make lint: ruff (lint and format) and mypy on the library packages, as CI runs them
 lint: setup
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 # Debian's Chromium for the browser tests (GraphiQL, Neo4j Browser); Playwright never downloads one
 browser:
