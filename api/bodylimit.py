@@ -27,7 +27,8 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
-        chunks, size = [], 0
+        chunks: list[Message] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went away: let the app see it
@@ -41,7 +42,7 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(m.get("body", b"") for m in chunks if m["type"] == "http.request")
-        replayed = [{"type": "http.request", "body": body, "more_body": False}]
+        replayed: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
         if chunks and chunks[-1]["type"] != "http.request":
             replayed.append(chunks[-1])
 

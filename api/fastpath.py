@@ -49,7 +49,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.language import NamedTypeNode, NonNullTypeNode
 from graphql.pyutils import Undefined
-from graphql.type import GraphQLEnumType, GraphQLSchema, is_non_null_type
+from graphql.type import GraphQLEnumType, GraphQLSchema, is_input_type, is_non_null_type
 from graphql.utilities import type_from_ast, value_from_ast
 
 from api.auth import TRACKERS
@@ -272,10 +272,10 @@ class FastPath:
                     return None
                 k = args["k"]
                 if root.name == "recommendations":
-                    session, customer = args.get("sessionId"), args.get("customerId")
+                    session_id, customer = args.get("sessionId"), args.get("customerId")
                     ranked = for_session(
                         ctx,
-                        None if session is None else str(session),
+                        None if session_id is None else str(session_id),
                         None if customer is None else str(customer),
                         k,
                         None,
@@ -312,8 +312,9 @@ def _variable_plan(
     then the enum type itself); None otherwise."""
     out = []
     for d in op.variable_definitions or ():
-        t, nonnull = d.type, isinstance(d.type, NonNullTypeNode)
-        if nonnull:
+        t = d.type
+        nonnull = isinstance(t, NonNullTypeNode)
+        if isinstance(t, NonNullTypeNode):
             t = t.type
         if not isinstance(t, NamedTypeNode) or d.directives:
             return None
@@ -325,7 +326,10 @@ def _variable_plan(
             kind = named
         default = Undefined
         if d.default_value is not None:
-            default = value_from_ast(d.default_value, type_from_ast(schema, d.type), None)
+            input_type = type_from_ast(schema, d.type)
+            if not is_input_type(input_type):
+                return None
+            default = value_from_ast(d.default_value, input_type, None)
             if default is Undefined:
                 return None
         out.append((d.variable.name.value, kind, nonnull, default))

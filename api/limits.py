@@ -24,6 +24,7 @@ from graphql import (
     ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
     VariableNode,
 )
 from strawberry.extensions import (
@@ -81,7 +82,7 @@ def query_cost(
         for a in field.arguments or ():
             if a.name.value != arg:
                 continue
-            value = a.value
+            value: ValueNode | None = a.value
             if isinstance(value, VariableNode):
                 name = value.name.value
                 if name in variables:

@@ -61,13 +61,12 @@ class RuleSet:
                 continue
             if kind not in RULE_KINDS or relation not in RULE_RELATIONS:
                 continue  # hand-edited in Neo4j Browser with a typo: it cannot mean anything here
-            for rel in RELATIONS if relation == "all" else (relation,):
-                if kind == "BLOCKED" and other is None:
-                    blocked[rel][product] = True
-                elif kind == "BLOCKED":
-                    pairs.setdefault((rel, product), []).append(other)
-                elif other is not None:
-                    pins.setdefault((rel, product), []).append(other)
+            for served in RELATIONS if relation == "all" else (relation,):
+                if other is None:
+                    if kind == "BLOCKED":  # a product blocked alone; a pin needs another product
+                        blocked[served][product] = True
+                else:
+                    (pairs if kind == "BLOCKED" else pins).setdefault((served, product), []).append(other)
         blocked[SESSION] = np.logical_or.reduce([blocked[rel] for rel in RELATIONS])
         return RuleSet(
             pins={key: tuple(dict.fromkeys(v)) for key, v in pins.items()},

@@ -48,7 +48,7 @@ def kernel_rate(walker: Walker, params: WalkParams, n_chunks: int) -> tuple[floa
 
     run(n_chunks)  # warm up
     started, cpu_started = time.perf_counter(), time.process_time()
-    if walker._on_cpu and walker.threads > 1:
+    if walker.on_cpu and walker.threads > 1:
         with ThreadPoolExecutor(walker.threads) as pool:
             steps = sum(pool.map(run, range(n_chunks)))
     else:

@@ -53,7 +53,7 @@ def popularity(snap: Snapshot) -> np.ndarray:
         csr = snap.rel(type_)
         cols.append(np.bincount(csr.indices, minlength=n))
         cols.append(csr.degree())
-    cols.append(sum(np.bincount(snap.rel(t).indices, minlength=n) for t in INTERACTION_TYPES))
+    cols.append(np.add.reduce([np.bincount(snap.rel(t).indices, minlength=n) for t in INTERACTION_TYPES]))
     return np.log1p(np.stack(cols, axis=1).astype(np.float32))
 
 

@@ -6,6 +6,8 @@ Each class follows PyG's ``nn/conv`` layout (the paper, the math, the arguments 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -83,7 +85,7 @@ class HeteroSAGE(nn.Module):
         for p in self.featureless.values():
             nn.init.normal_(p, std=0.1)
         for conv in self.convs:
-            conv.reset_parameters()
+            cast(HeteroConv, conv).reset_parameters()
 
     def forward(
         self,
@@ -279,7 +281,7 @@ class LinkModel(nn.Module):
     def reset_parameters(self) -> None:
         self.encoder.reset_parameters()
         for m in (*self.decoders.values(), *self.pair_terms.values()):
-            m.reset_parameters()
+            cast(ComplementDecoder | SubstituteDecoder | PairTerm, m).reset_parameters()
 
     def forward(self, relation: str, z_a: Tensor, z_b: Tensor, f: Tensor, pairs: bool = True) -> Tensor:
         return self.decoders[relation](z_a, z_b, pairs=pairs) + self.pair_terms[relation](f)

@@ -16,6 +16,7 @@ softplus(s(b->a) - s(a->b)) on pairs listed one way only, since the direction is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +74,7 @@ def episode(
 
 
 def hard_negatives(
-    message: Snapshot, pairs: PairFeatures, category: np.ndarray, mix: tuple[float, ...]
+    message: Snapshot, pairs: PairFeatures, category: np.ndarray, mix: Sequence[float]
 ) -> dict[str, HardNegatives]:
     """Each relation's negative sampler over the message graph: uniform, from b's category, by popularity in the
     relation's lists, and two hops from a in either list, in the shares of `mix` (see

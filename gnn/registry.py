@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -99,7 +99,7 @@ class ServingArtifact:
             arrays[f"{relation}_idx"] = self.neighbors[relation].astype(np.int32)
             arrays[f"{relation}_score"] = self.scores[relation].astype(np.float32)
         with open(path, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **cast(dict[str, Any], arrays))
 
     @staticmethod
     def load(path: Path) -> ServingArtifact:
@@ -186,7 +186,7 @@ class Registry:
 
     def list(self) -> list[dict[str, Any]]:
         """Manifests of all complete runs, oldest first (unreadable ones are listed with their error)."""
-        out = []
+        out: list[dict[str, Any]] = []
         if not self.runs.exists():
             return out
         for d in sorted(p for p in self.runs.iterdir() if p.is_dir() and not p.name.startswith(".")):

@@ -19,6 +19,8 @@ al., "PinSage", KDD 2018).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch_geometric.data import HeteroData
@@ -53,8 +55,10 @@ class HardNegatives:
         category: np.ndarray,
         in_degree: np.ndarray,
         neighbours: SparseRows,
-        mix: tuple[float, float, float, float] = (0.5, 0.125, 0.125, 0.25),
+        mix: Sequence[float] = (0.5, 0.125, 0.125, 0.25),
     ) -> None:
+        if len(mix) != 4 or min(mix) < 0 or sum(mix) <= 0:
+            raise ValueError(f"mix takes four shares >= 0 (uniform, category, popular, two-hop), not {mix}")
         self.mix = np.asarray(mix, np.float64) / sum(mix)
         self.n = len(category)
         self.order = np.argsort(category, kind="stable")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class Split:
 
     def save(self, path: Path) -> None:
         """Write the split's arrays, its seed and the catalog's fingerprint to an ``.npz``."""
-        arrays = {k.replace("/", "__"): v for k, v in self.arrays().items()}
+        arrays: dict[str, Any] = {k.replace("/", "__"): v for k, v in self.arrays().items()}
         with open(path, "wb") as f:
             np.savez(f, seed=np.int64(self.seed), catalog=np.str_(catalog_fingerprint(self.full)), **arrays)
 

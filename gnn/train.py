@@ -113,7 +113,7 @@ class Trainer:
         t0 = time.perf_counter()
         ep = episode(self.graph, self.rng, c.episode_warm, c.episode_cold, c.episode_new, c.max_positives)
         pairs = self.prepared.pair_features(ep.message)
-        negatives = hard_negatives(ep.message, pairs, self.prepared.category, tuple(c.negative_mix))
+        negatives = hard_negatives(ep.message, pairs, self.prepared.category, c.negative_mix)
         if c.batch_size:
             batches = self._minibatches(ep, negatives, pairs)
             epoch_steps = sum(-(-len(a) // c.batch_size) for a, _ in ep.supervision.values())
@@ -224,12 +224,12 @@ class Trainer:
                 local[n_id] = np.arange(len(n_id))
                 a, b, neg = (n_id[t.numpy()] for t in (p.src_index, p.dst_pos_index, p.dst_neg_index))
                 ex = Examples.of(relation, pairs, known[relation], a, b, neg, self.device)
-                batch = batch.to(self.device)
-                yield (
-                    (lambda batch=batch: self.model.encoder(**encoder_inputs(batch))),
-                    [(relation, ex)],
-                    local,
-                )
+                on_device = batch.to(self.device)
+
+                def embed(batch: Any = on_device) -> torch.Tensor:
+                    return self.model.encoder(**encoder_inputs(batch))
+
+                yield embed, [(relation, ex)], local
 
     # -- validation, checkpoints, the loop ---------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ third of the walk itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from graph.walks.kernel import MASK32
@@ -16,7 +18,7 @@ from graph.walks.results import Candidates
 def count_visits(visits: np.ndarray, group: np.ndarray, n_products: int) -> tuple[np.ndarray, ...]:
     n_groups = int(group.max()) + 1 if len(group) else 0
     span = n_products + 1  # node id n_products collects every non-product visit of a group; dropped below
-    dtype = np.int32 if n_groups * span < 2**31 else np.int64  # int32 keys sort twice as fast
+    dtype: type[Any] = np.int32 if n_groups * span < 2**31 else np.int64  # int32 keys sort twice as fast
     # min() sends customers (>= n_products) and "no step" (-1, huge as uint32) to the sentinel: cheaper than
     # compressing them out before the sort
     keys = np.minimum(visits.view(np.uint32), np.uint32(n_products)).astype(dtype)

@@ -86,6 +86,7 @@ class CugraphKernel:
     """
 
     lockstep = 1_048_576
+    on_cpu = False
 
     def __init__(self, graph: WalkGraph) -> None:
         import cupy

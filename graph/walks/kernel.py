@@ -19,6 +19,7 @@ MASK32 = 0xFFFFFFFF
 
 class Kernel(Protocol):
     lockstep: int  # walkers stepped together per chunk in batch mode
+    on_cpu: bool  # its steps run on the CPU cores (batch mode then spreads chunks over threads)
 
     def start(self, starts: np.ndarray, seed: np.random.SeedSequence) -> Any: ...
 

@@ -20,6 +20,7 @@ _WIDE = np.dtype("V16")  # an edge record too big to pack: int64 row start, int3
 
 class NumpyKernel:
     lockstep = 16_384  # walker arrays of this size stay in L2 between the dozen operations of a step
+    on_cpu = True
     _block = 8  # steps of random numbers drawn at once
 
     def __init__(self, graph: WalkGraph) -> None:

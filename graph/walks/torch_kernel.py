@@ -28,7 +28,8 @@ class TorchKernel:
         # CUDA: enough walkers to fill the GPU. CPU: below torch's intra-op grain (32768), so each operation runs
         # on the calling thread and batch chunks run on a thread pool instead: on a loaded machine torch's
         # OpenMP barriers wait for descheduled threads, which made a 64K-walker step 100x slower.
-        self.lockstep = 4_194_304 if self.device.type == "cuda" else 32_000
+        self.on_cpu = self.device.type == "cpu"
+        self.lockstep = 32_000 if self.on_cpu else 4_194_304
         self._layout = record_layout(graph)
         self._deg = torch.from_numpy(graph.out_degree()).to(self.device)
         self._row_start = torch.from_numpy(graph.indptr[:-1]).to(self.device)

@@ -64,9 +64,7 @@ class Walker:
         self._kernel = make_kernel(self.backend, graph, device)
         log.info("walks backend=%s reason=%r relation=%s", self.backend, self.reason, graph.relation)
         self.threads = max(1, threads or os.cpu_count() or 1)
-        self._on_cpu = self.backend == "numpy" or (
-            self.backend == "torch" and self._kernel.device.type == "cpu"
-        )
+        self.on_cpu = self._kernel.on_cpu
         p = graph.n_products
         self._out_degree = graph.out_degree()[:p]
         self._c = float(max(int(self._out_degree.max(initial=0)), 1))  # Pixie's C: the largest product degree
@@ -174,7 +172,7 @@ class Walker:
             qs = queries[chunks[i]]
             state = self._kernel.start(np.repeat(qs, per), np.random.SeedSequence(seed, spawn_key=(i,)))
             visits, _ = self._kernel.advance(state, params.walk_length, params.restart)
-            if self._on_cpu:
+            if self.on_cpu:
                 g, node, c = count_rows(self._kernel.to_numpy(visits), per, p)
             else:
                 g, node, c = self._kernel.count(visits, np.repeat(np.arange(len(qs)), per), p)
@@ -187,7 +185,7 @@ class Walker:
             if progress is not None:
                 progress(len(chunks[i]))
 
-        if self._on_cpu and self.threads > 1 and len(chunks) > 1:
+        if self.on_cpu and self.threads > 1 and len(chunks) > 1:
             # torch on the CPU: chunks on our threads, each operation on its calling thread (torch's own intra-op
             # threads on top would put two threads on each core); restored after
             intra = single_intra_op_thread() if self.backend == "torch" else contextlib.nullcontext()

@@ -45,7 +45,8 @@ class Query:
 def load_queries(path: Path = QUERIES) -> dict[str, Query]:
     """The saved queries by name, in file order (see the file's header for its block format)."""
     out: dict[str, Query] = {}
-    name, about, body = None, "", []
+    name: str | None = None
+    about, body = "", list[str]()
     for line in path.read_text().splitlines():
         if line.startswith("// name:"):
             name, about, body = line.split(":", 1)[1].strip(), "", []
