@@ -9,7 +9,9 @@ registry runs ranks the same products with each list's first two swapped (:func:
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +19,9 @@ import pyarrow as pa
 from gnn.registry import Registry, ServingArtifact
 from graph.local_store import LocalStore
 from graph.schema import GraphBatch
+
+if TYPE_CHECKING:
+    from graph.neo4j.store import Neo4jStore
 
 KINDS = {
     "C": ("cameras", "Camera"),
@@ -106,6 +111,20 @@ def write_store(root: Path) -> LocalStore:
     )
     store = LocalStore(root)
     store.write([batch])
+    return store
+
+
+def neo4j_store(uri_auth: tuple[str, str, str]) -> Neo4jStore:
+    """The fixture graph in the Neo4j at `uri_auth`, emptied first (written through a LocalStore's batches, so
+    both stores hold the same rows)."""
+    from graph.neo4j.bulk_import import local_batches
+    from graph.neo4j.store import Neo4jStore
+
+    store = Neo4jStore.connect(*uri_auth)
+    store.clear()
+    with tempfile.TemporaryDirectory() as d:
+        write_store(Path(d))
+        store.write(local_batches(Path(d)))
     return store
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.api import fixture_graph as fg
 from tests.api.server import Server, start_server, stop_server
+from tests.reliability.support import wait_for
 
 QUERY = '{ bundle(productId: "C00", k: 5, diverse: false) { product { id } } }'
 V1 = fg.model_lists()["complement"]["C00"]  # the model of v1, not the observed list
@@ -56,13 +56,6 @@ class Stream:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=15)
-
-
-def wait_for(predicate, what: str, timeout: float = 20.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_promoted_model_swaps_in_without_a_failed_request(reloading: Server) -> None:

@@ -181,7 +181,7 @@ def served_from_neo4j(
             return False
 
     try:
-        wait_for(ready, "the server on Neo4j to be ready", timeout=90, every=0.2)
+        wait_for(ready, "the server on Neo4j to be ready", every=0.2)
         yield server
     finally:  # also when it never got ready: no server outlives its test
         process.send_signal(signal.SIGTERM)
@@ -366,9 +366,7 @@ def test_neo4j_killed_while_serving_and_loading(
     track = 'mutation { trackEvent(sessionId: "outage", productId: "$param", type: VIEW) }'
     meta, reviews = generated_amazon(tmp_path, N_LOAD)
     load = kgrec_load(neo4j, meta, reviews, tmp_path / "quarantine.jsonl")
-    wait_for(
-        lambda: neo4j.count(LOADED["MADE_BY"]) > 0, "the load's first relationships", timeout=120, every=0.2
-    )
+    wait_for(lambda: neo4j.count(LOADED["MADE_BY"]) > 0, "the load's first relationships", every=0.2)
 
     with Traffic(server) as traffic:
         neo4j.kill()

@@ -79,11 +79,9 @@ def test_each_address_has_its_own_bucket(limited: Server) -> None:
 def test_a_refused_client_may_go_again_after_retry_after(limited: Server) -> None:
     for _ in range(ADDRESS_BURST):
         post(limited, "10.0.3.1")
-    retry = assert_refused(post(limited, "10.0.3.1"), "this client address", ADDRESS_RPS)
+    assert_refused(post(limited, "10.0.3.1"), "this client address", ADDRESS_RPS)
     # polling spends nothing, so the polls themselves cannot push the client further back
-    wait_for(
-        lambda: post(limited, "10.0.3.1").status_code == 200, "a token after Retry-After", timeout=retry + 2
-    )
+    wait_for(lambda: post(limited, "10.0.3.1").status_code == 200, "a token after Retry-After")
 
 
 def test_refusals_are_counted(limited: Server) -> None:

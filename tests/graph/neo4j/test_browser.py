@@ -11,7 +11,6 @@ import io
 import os
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,6 @@ from graph.neo4j.browser.guide import (
     post_connect_cmd,
     render_guide,
 )
-from graph.neo4j.bulk_import import local_batches
 from graph.neo4j.config import ServerConfig
 from graph.neo4j.store import Neo4jStore
 from graph.snapshot import Snapshot
@@ -69,11 +67,7 @@ def learned(rel: str, evidence: str, drop: str | None = None) -> pa.Table:
 @pytest.fixture(scope="module")
 def graph(neo4j_to_empty: tuple[str, str, str]) -> Iterator[Neo4jStore]:
     """The photo-shop fixture in Neo4j, with an old model's learned edges replaced by a new model's."""
-    store = Neo4jStore.connect(*neo4j_to_empty)
-    store.clear()
-    with tempfile.TemporaryDirectory() as d:
-        fg.write_store(Path(d))
-        store.write(local_batches(Path(d)))
+    store = fg.neo4j_store(neo4j_to_empty)
     store.replace_learned("COMPLEMENT", learned("complement", "old model"), OLD)
     # the new model has nothing for B09: it is the product with no complements yet
     snapshot = store.snapshot()

@@ -9,20 +9,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from gnn.registry import Registry
 from graph.neo4j.browser.guide import load_queries
-from graph.neo4j.bulk_import import local_batches
 from graph.neo4j.store import Neo4jStore
 from tests.api import fixture_graph as fg
-from tests.api.server import Server, free_port, stop_server
+from tests.api.server import Server, free_port, stop_server, wait_ready
 
 pytestmark = pytest.mark.neo4j
 
@@ -32,11 +28,7 @@ BUNDLE = '{ bundle(productId: "C01", k: 5, diverse: false) { reason product { id
 
 @pytest.fixture(scope="module")
 def store(neo4j_to_empty: tuple[str, str, str]) -> Iterator[Neo4jStore]:
-    s = Neo4jStore.connect(*neo4j_to_empty)
-    s.clear()
-    with tempfile.TemporaryDirectory() as d:
-        fg.write_store(Path(d))
-        s.write(local_batches(Path(d)))
+    s = fg.neo4j_store(neo4j_to_empty)
     yield s
     s.close()
 
@@ -63,19 +55,7 @@ def server(
             [*cmd, "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     s = Server(f"http://127.0.0.1:{port}", tmp, registry, process, log)
-    deadline = time.monotonic() + 90
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(s.url + "/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"server not ready in 90 s:\n{log.read_text()}")
-        time.sleep(0.2)
+    wait_ready(s)
     yield s
     assert stop_server(s) == 0
 
