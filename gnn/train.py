@@ -120,7 +120,9 @@ class Trainer:
         else:
             batches = self._fullbatches(ep, negatives, pairs)
             epoch_steps = c.steps_per_epoch
-        if self.device.type == "cuda":  # the copies to the device are setup: wait for them before the steps' clock
+        if (
+            self.device.type == "cuda"
+        ):  # the copies to the device are setup: wait for them before the steps' clock
             torch.cuda.synchronize(self.device)
         t1 = time.perf_counter()
         totals = {"loss": 0.0, "direction": 0.0}
@@ -337,6 +339,7 @@ class Trainer:
         if self.best[2]:
             self.model.load_state_dict(self.best[2])
         valid = self.validate() if c.validate else {}
+
         def mean(key: str) -> float:
             return float(np.mean([r[key] for r in self.history])) if self.history else 0.0
 
