@@ -39,8 +39,9 @@ def n_rels(batches: list[GraphBatch]) -> int:
 def hold_back(batches: list[GraphBatch], n: int) -> tuple[list[GraphBatch], list[GraphBatch]]:
     """(the batches without a sample of `n` relationships, the sample one relationship a batch).
 
-    The sample is the first `n` relationships whose (type, source, target) occurs once in the whole load, so
-    writing it after the rest creates each of them; its end nodes stay in the rest.
+    The sample is spread over the load (every so many rows, so it mixes the types as the load does) and takes only
+    relationships whose (type, source, target) occurs once in the whole load, so writing it after the rest creates
+    each of them; its end nodes stay in the rest.
     """
     seen: dict[tuple[str, object, object], int] = {}
     for b in batches:
@@ -49,6 +50,7 @@ def hold_back(batches: list[GraphBatch], n: int) -> tuple[list[GraphBatch], list
                 seen[(type_, *key)] = seen.get((type_, *key), 0) + 1
     rest: list[GraphBatch] = []
     sample: list[GraphBatch] = []
+    stride, at = max(1, len(seen) // max(n, 1)), 0
     for b in batches:
         rels: dict[str, pa.Table] = {}
         for type_, table in b.rels.items():
@@ -58,11 +60,12 @@ def hold_back(batches: list[GraphBatch], n: int) -> tuple[list[GraphBatch], list
             src, dst = table.column("src").to_pylist(), table.column("dst").to_pylist()
             keep = []
             for row, key in enumerate(zip(src, dst, strict=True)):
-                if len(sample) < n and seen[(type_, *key)] == 1:
+                at += 1
+                if len(sample) < n and at % stride == 0 and seen[(type_, *key)] == 1:
                     sample.append(GraphBatch(rels={type_: table.slice(row, 1)}))
                 else:
                     keep.append(row)
-            rels[type_] = table.take(keep)
+            rels[type_] = table.take(pa.array(keep, pa.int64()))
         rest.append(GraphBatch(nodes=b.nodes, rels=rels))
     return rest, sample
 
