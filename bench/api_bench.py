@@ -1,6 +1,6 @@
 """GraphQL API throughput and latency with wrk on loopback: bundle and session recommendations vs a ping floor.
 
-One uvicorn worker (`kgrec serve`) and wrk (Debian's `wrk` package) with bench/api_bench.lua. Three loads, each
+One uvicorn worker (`kgrec serve`) and wrk (Debian's `wrk` package) with bench/api_bench.lua. Five loads, each
 run `--rounds` times interleaved so drift on a shared machine hits them alike:
 
 - ``ping``: ``{ ping }``, a constant resolver: the floor of the server's own cost per request (HTTP, strawberry,
@@ -10,11 +10,19 @@ run `--rounds` times interleaved so drift on a shared machine hits them alike:
 - ``recommendations``: ``recommendations(sessionId, k: 10)`` over sessions that ``trackEvent`` filled first
   (repeats of an unchanged session reuse its kept answer);
 - ``recs after event``: each ``recommendations`` right after a ``trackEvent`` of its session, so every answer is
-  ranked afresh (a Python client on --connections connections; only the recommendations are timed).
+  ranked afresh (a Python client on --connections connections; only the recommendations are timed);
+- ``bundle, no cache``: the bundle query on a second server started with the response cache off
+  (``KGREC_RESPONSE_CACHE_SIZE=0``), over products drawn uniformly from all those with complements: every answer
+  is executed and serialized (the ranked-list cache below it still holds up to 20,000 lists).
 
-Goals (printed, never asserted): bundle p99 <= 10 ms and >= 80% of the floor's throughput; recommendations
-p99 <= 15 ms. The store is one given with ``--store`` (e.g. Amazon Beauty after ``kgrec load``) or a synthetic
-catalog written to a temporary LocalStore (``--synthetic N``; loaders/synthetic.py).
+Each row prints the response cache's hit ratio during its timed runs, read from the server's /metrics
+(``kgrec_response_cache_total``): ``ping`` and ``bundle`` are cacheable and, over --ids products, mostly hits once
+warm; ``recommendations`` name a session, so they are never cached (``-``).
+
+Goals (printed, never asserted): bundle p99 <= 10 ms and >= 80% of the floor's throughput, with the cache and
+without it (a goal met by cache hits alone shows as such); recommendations p99 <= 15 ms. The store is one given
+with ``--store`` (e.g. Amazon Beauty after ``kgrec load``) or a synthetic catalog written to a temporary
+LocalStore (``--synthetic N``; loaders/synthetic.py); both servers serve it (twice the memory of one).
 
     python bench/api_bench.py --store local:var/demo-store
     python bench/api_bench.py --synthetic 1000000 --edges 10000000 --duration 10
@@ -25,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -42,7 +52,13 @@ LUA = Path(__file__).with_suffix(".lua")
 KEY = "bench-key"
 N_SESSIONS = 200
 EVENTS = ("VIEW", "VIEW", "CART")  # what each bench session did before it asks for recommendations
-GOALS = {"bundle": (10.0, 0.80), "recommendations": (15.0, None), "recs after event": (15.0, None)}
+NO_CACHE = "bundle, no cache"
+GOALS = {
+    "bundle": (10.0, 0.80),
+    NO_CACHE: (10.0, 0.80),
+    "recommendations": (15.0, None),
+    "recs after event": (15.0, None),
+}
 
 
 def free_port() -> int:
@@ -65,24 +81,32 @@ def synthetic_store(root: Path, n_products: int, n_edges: int) -> str:
     return f"local:{root}"
 
 
-def sample_products(store_spec: str, n: int, seed: int = 0) -> list[str]:
+def products_with_complements(store_spec: str) -> list[str]:
     """Products with a complement list, so each bundle request does real work."""
     from graph.stores import open_store
 
     snap = open_store(store_spec).snapshot()
-    has = np.flatnonzero(snap.rel("ALSO_BOUGHT").degree() > 0)
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(has, size=min(n, len(has)), replace=False)
-    return [str(x) for x in snap.ids["Product"][pick]]
+    return [str(x) for x in snap.ids["Product"][snap.rel("ALSO_BOUGHT").degree() > 0]]
+
+
+def sample(ids: list[str], n: int, seed: int = 0) -> list[str]:
+    pick = np.random.default_rng(seed).choice(len(ids), size=min(n, len(ids)), replace=False)
+    return [ids[i] for i in pick]
+
+
+def write_ids(path: Path, ids: list[str]) -> Path:
+    path.write_text("\n".join(ids) + "\n")
+    return path
 
 
 def start(
-    store_spec: str, registry: Path | None, port: int, log: Path
+    store_spec: str, registry: Path | None, port: int, log: Path, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], float]:
+    """`kgrec serve` on `port` with `env` added to ours; returns once /readyz answers 200."""
     cmd = [sys.executable, "-m", "kgrec", "serve", "--store", store_spec, "--port", str(port)]
     if registry is not None:
         cmd += ["--registry", str(registry)]
-    env = {**os.environ, "KGREC_API_KEYS": f"{KEY}:frontend"}
+    env = {**os.environ, "KGREC_API_KEYS": f"{KEY}:frontend", **(env or {})}
     t = time.perf_counter()
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -118,6 +142,30 @@ def fill_sessions(url: str, ids: list[str]) -> float:
             for kind in EVENTS:
                 gql(client, url, q, {"s": f"bench-{s}", "p": ids[int(rng.integers(len(ids)))], "t": kind})
         return (time.perf_counter() - t) / (N_SESSIONS * len(EVENTS)) * 1e3
+
+
+CACHE_SAMPLE = re.compile(r'^kgrec_response_cache_total\{result="(hit|miss)"\} (\S+)$', re.MULTILINE)
+
+
+def cache_counts(url: str) -> dict[str, float]:
+    """The response cache's hits and misses so far, from the server's /metrics."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    counts = {"hit": 0.0, "miss": 0.0}
+    counts.update({m[1]: float(m[2]) for m in CACHE_SAMPLE.finditer(text)})
+    return counts
+
+
+def counting_cache(url: str, load: Callable[..., dict], *args: object) -> dict:
+    """`load(*args)`'s figures, with the response cache's hits and misses during it (``hits``, ``misses``)."""
+    before = cache_counts(url)
+    r = load(*args)
+    after = cache_counts(url)
+    return {**r, "hits": after["hit"] - before["hit"], "misses": after["miss"] - before["miss"]}
+
+
+def hit_ratio(runs: list[dict]) -> str:
+    hits, misses = sum(r["hits"] for r in runs), sum(r["misses"] for r in runs)
+    return f"{hits / (hits + misses):.1%}" if hits + misses else "-"
 
 
 def wrk(url: str, mode: str, ids_file: Path, seconds: int, threads: int, connections: int) -> dict:
@@ -204,7 +252,7 @@ def main() -> int:
     )
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default %(default)s)")
     p.add_argument(
-        "--rounds", type=int, default=2, help="interleaved rounds of the three loads (default %(default)s)"
+        "--rounds", type=int, default=2, help="interleaved rounds of the loads (default %(default)s)"
     )
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default %(default)s)")
     p.add_argument("--connections", type=int, default=4, help="wrk connections (default %(default)s)")
@@ -217,16 +265,21 @@ def main() -> int:
         store = args.store or synthetic_store(
             tmp / "store", args.synthetic, args.edges or 10 * args.synthetic
         )
-        ids = sample_products(store, args.ids)
-        ids_file = tmp / "ids.txt"
-        ids_file.write_text("\n".join(ids) + "\n")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        every = products_with_complements(store)
+        ids = sample(every, args.ids)
+        ids_file = write_ids(tmp / "ids.txt", ids)
+        uniform_file = write_ids(tmp / "uniform.txt", every)  # wrk draws one uniformly per request
+        port, port_off = free_port(), free_port()
+        url, url_off = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port_off}"
         proc, ready_s = start(store, args.registry, port, tmp / "server.log")
+        off = None
         try:
+            off, _ = start(
+                store, args.registry, port_off, tmp / "server-off.log", {"KGREC_RESPONSE_CACHE_SIZE": "0"}
+            )
             with httpx.Client(timeout=10) as client:
                 model = httpx.get(url + "/readyz").json()["model"]
-                sample = gql(
+                first = gql(
                     client,
                     url,
                     "query($id: ID!) { bundle(productId: $id, k: 10) { product { title } } }",
@@ -234,37 +287,63 @@ def main() -> int:
                 )
             print(
                 f"server ready in {ready_s:.1f} s, model {model['version']} ({model['source']}), "
-                f"sample bundle of {len(sample['bundle'])}: {sample['bundle'][0]['product']['title']!r}",
+                f"sample bundle of {len(first['bundle'])}: {first['bundle'][0]['product']['title']!r}",
                 flush=True,
             )
             track_ms = fill_sessions(url, ids)
             print(f"trackEvent: {track_ms:.2f} ms mean over {N_SESSIONS * len(EVENTS)} sequential calls")
-            results: dict[str, list[dict]] = {"ping": [], "bundle": [], "recommendations": []}
-            for mode in results:  # warm caches and the allocator
-                wrk(url, mode, ids_file, 2, args.threads, args.connections)
-            fresh: list[dict] = []
+            # load -> (server, wrk mode, ids file)
+            loads = {
+                "ping": (url, "ping", ids_file),
+                "bundle": (url, "bundle", ids_file),
+                "recommendations": (url, "recommendations", ids_file),
+                NO_CACHE: (url_off, "bundle", uniform_file),
+            }
+            results: dict[str, list[dict]] = {name: [] for name in [*loads, "recs after event"]}
+            for server, mode, file in loads.values():  # warm caches and the allocator
+                wrk(server, mode, file, 2, args.threads, args.connections)
             for _ in range(args.rounds):
-                for mode in results:
-                    results[mode].append(
-                        wrk(url, mode, ids_file, args.duration, args.threads, args.connections)
+                for name, (server, mode, file) in loads.items():
+                    results[name].append(
+                        counting_cache(
+                            server, wrk, server, mode, file, args.duration, args.threads, args.connections
+                        )
                     )
-                fresh.append(fresh_recommendations(url, ids, args.duration, args.connections))
+                results["recs after event"].append(
+                    counting_cache(url, fresh_recommendations, url, ids, args.duration, args.connections)
+                )
             rss = rss_mb(proc.pid)
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=30)
+            if off is not None:
+                off.send_signal(signal.SIGTERM)
+                off.wait(timeout=30)
 
     floor = float(np.median([r["rps"] for r in results["ping"]]))
     print(
         f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s x {args.rounds} rounds, one uvicorn worker "
         f"(uvloop, httptools); server RSS {rss:.0f} MB; exit status after SIGTERM {code}"
     )
-    print(f"{'load':<16}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'vs floor':>10}  errors  goal")
-    results["recs after event"] = fresh  # type: ignore[assignment]
+    print(
+        f"bundle: {len(ids):,} products (--ids), each request one drawn uniformly; {NO_CACHE}: a second server with "
+        f"KGREC_RESPONSE_CACHE_SIZE=0, products drawn uniformly from all {len(every):,} with complements"
+    )
+    print(
+        "cache hits: the response cache's hit ratio in the timed runs (/metrics); -: no request cacheable; "
+        "off: no cache"
+    )
+    print(
+        f"{'load':<18}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'vs floor':>10}{'cache hits':>12}"
+        "  errors  goal"
+    )
     for mode, runs in results.items():
         rps = float(np.median([r["rps"] for r in runs]))
         p50, p90, p99 = (float(np.median([r[k] for r in runs])) / 1e3 for k in ("p50_us", "p90_us", "p99_us"))
         errors = sum(r["non_2xx"] + r["socket_errors"] for r in runs)
+        hits = hit_ratio(runs)
+        if mode == NO_CACHE and hits == "-":
+            hits = "off"  # the server counted no request: it has no response cache
         goal = ""
         if mode in GOALS:
             p99_goal, ratio_goal = GOALS[mode]
@@ -275,7 +354,7 @@ def main() -> int:
                 + (": met" if met else ": MISSED")
             )
         print(
-            f"{mode:<16}{rps:>9.0f}{p50:>9.2f}{p90:>9.2f}{p99:>9.2f}{rps / floor:>10.0%}  {errors:>6}  {goal}"
+            f"{mode:<18}{rps:>9.0f}{p50:>9.2f}{p90:>9.2f}{p99:>9.2f}{rps / floor:>10.0%}{hits:>12}  {errors:>6}  {goal}"
         )
     return 0
 

@@ -6,9 +6,11 @@
 Prepared for the GPU machine (torch, torch-geometric, numpy and pyarrow only: no scipy, scikit-learn, matplotlib
 or tqdm is imported on this path). Both devices train the same model from the same seed on the same synthetic
 catalog (loaders/synthetic.py): `--steps` optimisation steps after `--warmup` untimed ones, full-batch (the
-whole graph per step, as Beauty trains) and mini-batch (PyG's LinkLoader with our neighbour sampler). The
-episode's setup (split, pair features; numpy on the CPU for both) is reported apart from the steps. Without CUDA
-it prints the CPU figures and says so. Figures only; asserts nothing.
+whole graph per step, as Beauty trains) and mini-batch (PyG's LinkLoader with our neighbour sampler). An
+epoch's setup is reported apart from its steps, as the trainer books it (``setup_s`` of ``Trainer.train_epoch``):
+the episode and pair features (numpy on the CPU for both devices), then for full-batch the message graph and the
+examples copied to the device, for mini-batch the samplers. A step is one optimisation step, after that. Without
+CUDA it prints the CPU figures and says so. Figures only; asserts nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from loaders.synthetic import synthetic_snapshot  # noqa: E402
 
 
 def time_steps(split, config: TrainConfig, steps: int, warmup: int) -> dict[str, float]:
-    """Seconds per optimisation step (after `warmup` steps) and the episode setup, on config.device."""
+    """Seconds per optimisation step (after `warmup` steps, in an epoch of their own) and the setup of the timed
+    epoch (episode, features, the graph on config.device), on config.device."""
     trainer = Trainer(split, config)
     trainer.train_epoch(max_steps=warmup)  # first touches: CUDA context, kernels, allocator
     row = trainer.train_epoch(max_steps=steps)
@@ -65,7 +68,8 @@ def main() -> None:
         "mini-batch": {"batch_size": 1024, "num_neighbors": [10, 5], "negatives": 16},
     }
     devices = ["cpu", "cuda"] if cuda else ["cpu"]
-    print(f"\n{'mode':<11} {'device':<6} {'s/step':>8} {'setup s':>8}")
+    print("\ns/step: one optimisation step; setup s: the epoch's episode, features and graph on the device")
+    print(f"{'mode':<11} {'device':<6} {'s/step':>8} {'setup s':>8}")
     for mode, extra in modes.items():
         result = {}
         for device in devices:
@@ -74,7 +78,7 @@ def main() -> None:
                 torch.cuda.reset_peak_memory_stats()
             result[device] = time_steps(split, config, args.steps, args.warmup)
             r = result[device]
-            print(f"{mode:<11} {device:<6} {r['step_s']:8.3f} {r['setup_s']:8.1f}", flush=True)
+            print(f"{mode:<11} {device:<6} {r['step_s']:8.3f} {r['setup_s']:8.2f}", flush=True)
         if cuda:
             speedup = result["cpu"]["step_s"] / result["cuda"]["step_s"]
             peak = torch.cuda.max_memory_allocated() / 2**30

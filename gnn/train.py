@@ -120,6 +120,10 @@ class Trainer:
         else:
             batches = self._fullbatches(ep, negatives, pairs)
             epoch_steps = c.steps_per_epoch
+        if (
+            self.device.type == "cuda"
+        ):  # the copies to the device are setup: wait for them before the steps' clock
+            torch.cuda.synchronize(self.device)
         t1 = time.perf_counter()
         totals = {"loss": 0.0, "direction": 0.0}
         terms = steps = 0
@@ -155,7 +159,8 @@ class Trainer:
 
         Only every ``encoder_every``-th step embeds the graph with gradients; the steps between reuse that
         embedding, detached, to train the decoders and structural terms (which need many more updates than the
-        encoder, for a hundredth of its cost).
+        encoder, for a hundredth of its cost). The graph and the examples are put on the device here, before the
+        first step (this is not a generator), so that they are booked as the epoch's setup, not as its first step.
         """
         c = self.config
         inputs = encoder_inputs(self.prepared.graph(ep.message).to(self.device), sparse=True)
@@ -179,12 +184,15 @@ class Trainer:
             last[:] = [z.detach()]
             return z
 
-        for step in range(c.steps_per_epoch):
-            parts = [
-                (relation, ex.take(self.rng.integers(0, len(ex.a), min(c.step_positives, len(ex.a)))))
-                for relation, ex in examples.items()
-            ]
-            yield (fresh if step % c.encoder_every == 0 else lambda: last[0]), parts, None
+        def steps() -> Iterator[_Step]:
+            for step in range(c.steps_per_epoch):
+                parts = [
+                    (relation, ex.take(self.rng.integers(0, len(ex.a), min(c.step_positives, len(ex.a)))))
+                    for relation, ex in examples.items()
+                ]
+                yield (fresh if step % c.encoder_every == 0 else lambda: last[0]), parts, None
+
+        return steps()
 
     def _minibatches(
         self, ep: Episode, negatives: dict[str, HardNegatives], pairs: PairFeatures
@@ -331,12 +339,18 @@ class Trainer:
         if self.best[2]:
             self.model.load_state_dict(self.best[2])
         valid = self.validate() if c.validate else {}
-        epochs = [r["train_s"] for r in self.history]
+
+        def mean(key: str) -> float:
+            return float(np.mean([r[key] for r in self.history])) if self.history else 0.0
+
         timings = {
             "train_s": time.perf_counter() - started,
             "epochs": len(self.history),
-            "epoch_train_s_mean": float(np.mean(epochs)) if epochs else 0.0,
-            "epoch_s_mean": float(np.mean([r["epoch_s"] for r in self.history])) if self.history else 0.0,
+            # an epoch's train_s is its setup (episode, message graph and examples on the device) plus its steps
+            "epoch_train_s_mean": mean("train_s"),
+            "epoch_setup_s_mean": mean("setup_s"),
+            "epoch_steps_s_mean": mean("steps_s"),
+            "epoch_s_mean": mean("epoch_s"),
             "peak_rss_gib": peak_rss_gib(),
         }
         if self.device.type == "cuda":

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
+import gnn.train
 from gnn.evaluate import known_partners, rank_metrics
 from gnn.registry import load_checkpoint, save_checkpoint
 from gnn.split import Split, make_split
@@ -53,6 +56,30 @@ def test_minibatch_training_learns_too(split: Split) -> None:
     for rel, untrained in before.items():
         trained = heldout_auc(trainer, rel)
         assert trained > untrained + 0.05, (rel, untrained, trained)
+
+
+def test_full_batch_setup_is_booked_before_the_steps_clock(
+    split: Split, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message graph and examples go to the device inside ``setup_s``: the trainer's second clock read (the
+    start of ``steps_s``) comes after the graph's encoder inputs are built, not at the first step."""
+    events: list[str] = []
+    built = gnn.train.encoder_inputs
+
+    def inputs(*args: Any, **kwargs: Any) -> Any:
+        events.append("inputs")
+        return built(*args, **kwargs)
+
+    def clock() -> float:
+        events.append("clock")
+        return float(len(events))
+
+    trainer = Trainer(split, tiny_config(validate=False))
+    monkeypatch.setattr(gnn.train, "encoder_inputs", inputs)
+    monkeypatch.setattr(gnn.train, "time", SimpleNamespace(perf_counter=clock))
+    row = trainer.train_epoch(max_steps=2)
+    assert events == ["clock", "inputs", "clock", "clock"]
+    assert row["steps"] == 2
 
 
 def test_checkpoint_and_resume(split: Split, tmp_path: Path) -> None:
