@@ -51,7 +51,7 @@ class RuleSet:
         """Resolve a rules table; rules naming products outside the catalog are skipped (they cannot apply)."""
         pins: dict[tuple[str, int], list[int]] = {}
         pairs: dict[tuple[str, int], list[int]] = {}
-        blocked = {rel: np.zeros(n, dtype=bool) for rel in RELATIONS}
+        blocked = {relation: np.zeros(n, dtype=bool) for relation in RELATIONS}
         rows = table.to_pylist() if table is not None else []
         for r in rows:
             product = position.get(r["product"])
@@ -67,7 +67,7 @@ class RuleSet:
                         blocked[served][product] = True
                 else:
                     (pairs if kind == "BLOCKED" else pins).setdefault((served, product), []).append(other)
-        blocked[SESSION] = np.logical_or.reduce([blocked[rel] for rel in RELATIONS])
+        blocked[SESSION] = np.logical_or.reduce([blocked[relation] for relation in RELATIONS])
         return RuleSet(
             pins={key: tuple(dict.fromkeys(v)) for key, v in pins.items()},
             blocked_pairs={key: np.asarray(v, dtype=np.int64) for key, v in pairs.items()},
