@@ -35,7 +35,7 @@ from graph.neo4j.store import Neo4jStore
 from graph.snapshot import Snapshot
 from tests.api import fixture_graph as fg
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 PARAMS = {"asin": "C01", "other": "L02", "relation": "complement"}
 OLD, NEW, NEWER = "20250101-000000-0001", "20250102-000000-0001", "20250103-000000-0001"

@@ -22,7 +22,7 @@ from tests.api.server import Server, free_port, stop_server, wait_ready
 
 pytestmark = pytest.mark.neo4j
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BUNDLE = '{ bundle(productId: "C01", k: 5, diverse: false) { reason product { id } } }'
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 
@@ -68,4 +70,7 @@ def test_status_reports_running(local: ServerConfig) -> None:
     st = server.status(local)
     assert st.running and st.pid
     assert st.version is not None and st.version.startswith("5.26.")
-    assert server.main(["status"]) == 0
+    # and the command says so (exit 0; 3 when not running)
+    done = subprocess.run([sys.executable, "-m", "kgrec", "neo4j", "status"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"pid {st.pid}" in done.stdout
