@@ -19,7 +19,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.server import free_port
 from tests.prerequisites import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,12 +66,6 @@ def examples(neo4j: bool) -> list[list[str]]:
         if block and any(NEO4J.search(c) for c in block) == neo4j:
             chosen.append(block)
     return chosen
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from graph.local_store import LocalStore
 from graph.schema import LABEL_TYPE
 from kgrec.commands.load import load
@@ -85,28 +87,19 @@ def _files(data: Path) -> tuple[Path, Path]:
     return metas[0], reviews[0]
 
 
-def _most_reviewed(snap: Snapshot) -> str:
-    """The most reviewed product with a title and both observed lists: the one whose comparison says most."""
-    import numpy as np
-
+def _most_reviewed(snap: Snapshot, among: np.ndarray) -> str | None:
+    """The most reviewed product with a title among the products `among` marks; None when there is none."""
+    titles = snap.titles if snap.titles is not None else np.full(snap.n("Product"), None, dtype=object)
+    has_title = np.fromiter((bool(t) for t in titles), dtype=np.bool_, count=len(titles))
     counts = np.bincount(snap.rel("REVIEWED").indices, minlength=snap.n("Product"))
-    has_title = np.array([bool(t) for t in snap.titles], dtype=bool)
-    has_lists = np.logical_and.reduce([snap.rel(t).degree() > 0 for t in LABEL_TYPE.values()])
-    counts = np.where(has_title & has_lists, counts, -1)
-    return str(snap.ids["Product"][int(np.argmax(counts))])
+    pick = np.where(among & has_title, counts, -1)
+    return str(snap.ids["Product"][int(np.argmax(pick))]) if pick.size and pick.max() >= 0 else None
 
 
-def _listless(snap: Snapshot) -> tuple[str | None, int]:
-    """The most reviewed titled product with neither an also_bought nor an also_viewed list (None when every
-    product has one), and how many products have neither."""
-    import numpy as np
-
-    none = np.logical_and.reduce([snap.rel(t).degree() == 0 for t in LABEL_TYPE.values()])
-    counts = np.bincount(snap.rel("REVIEWED").indices, minlength=snap.n("Product"))
-    has_title = np.array([bool(t) for t in snap.titles], dtype=bool)
-    pick = np.where(none & has_title, counts, -1)
-    found = int(np.argmax(pick)) if pick.size and pick.max() >= 0 else None
-    return (None if found is None else str(snap.ids["Product"][found])), int(none.sum())
+def _with_lists(snap: Snapshot) -> np.ndarray:
+    """Two product masks: (has both an also_bought and an also_viewed list, has neither)."""
+    has = [snap.rel(t).degree() > 0 for t in LABEL_TYPE.values()]
+    return np.stack([np.logical_and.reduce(has), ~np.logical_or.reduce(has)])
 
 
 def _observed(snap: Snapshot, product: str, relation: str) -> list[str]:
@@ -191,7 +184,8 @@ def _show(snap: Snapshot, product: str, data: dict[str, Any]) -> None:
 
 def _added(snap: Snapshot, url: str) -> None:
     """One line on what the model adds: a product with no lists at all that gets a bundle and similar products."""
-    listless, n_listless = _listless(snap)
+    none = _with_lists(snap)[1]
+    listless, n_listless = _most_reviewed(snap, none), int(none.sum())
     if listless is None:
         print(
             "\nwhat the model added: every product here has an observed list; it ranks them from what it learned"
@@ -203,7 +197,7 @@ def _added(snap: Snapshot, url: str) -> None:
     }
     print(
         f"\nwhat the model added: {n_listless} of {snap.n('Product')} products have no also_bought and no "
-        f"also_viewed list, so nothing to serve before a model; now each gets answers, e.g. {listless} "
+        f"also_viewed list, so nothing to serve before a model; the model answers for them, e.g. {listless} "
         f"“{_title(snap, listless)}”: {len(data['bundle'])} in its bundle (first: “{firsts['bundle']}”), "
         f"{len(data['similar'])} similar (first: “{firsts['similar']}”)"
     )
@@ -223,7 +217,13 @@ def run(args: argparse.Namespace) -> int:
         if rc != 0:
             return rc
     snap = store.snapshot()
-    product = args.product or _most_reviewed(snap)
+    product = args.product or _most_reviewed(snap, _with_lists(snap)[0])
+    if product is None:
+        print(
+            f"kgrec demo: no product in {args.store_dir} has a title and both lists: pass --product",
+            file=sys.stderr,
+        )
+        return 2
     if product not in snap.index("Product"):
         print(f"kgrec demo: no product {product!r} in {args.store_dir}", file=sys.stderr)
         return 2
