@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## make demo: set up, load Amazon Beauty into the embedded store, serve GraphQL, print a first answer
+## make demo: set up, load Amazon Beauty into the embedded store, train (quick preset) and promote a model or reuse
+## the promoted one, serve it over GraphQL, print what it learned beside the observed lists
 demo: setup
 	$(VENV)/bin/kgrec demo
 

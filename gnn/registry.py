@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from graph.schema import RELATIONS
+from graph.schema import LEARNED_TYPES, RELATIONS
 
 if TYPE_CHECKING:
     from gnn.config import TrainConfig
@@ -253,11 +253,13 @@ class TrainResult:
 
 
 def data_fingerprint(snap: Snapshot) -> str:
-    """sha256 (16 hex digits) of the product ids and every relationship's arrays: what the run was trained on."""
+    """sha256 (16 hex digits) of the product ids and every observed relationship's arrays: what the run was
+    trained on. Learned edges are left out: no run reads them, and promoting a run writes them into the store, so
+    with them the store a model was promoted into would never match the model again."""
     h = hashlib.sha256()
     for asin in snap.ids["Product"]:
         h.update(str(asin).encode() + b"\0")
-    for type_ in sorted(snap.rels):
+    for type_ in sorted(t for t in snap.rels if t not in LEARNED_TYPES):
         csr = snap.rels[type_]
         h.update(type_.encode())
         h.update(np.ascontiguousarray(csr.indptr).tobytes())
@@ -306,7 +308,8 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> bool:
         right.plot(epochs, [r.get(key, np.nan) for r in history], marker="o", label=label)
     right.set_xlabel("epoch")
     right.set_ylabel("valid NDCG@10")
-    right.legend(fontsize=7)
+    if right.lines:  # a run trained without validation has none to name
+        right.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

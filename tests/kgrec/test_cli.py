@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -99,20 +100,39 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_demo_loads_beauty_serves_and_prints_a_first_answer(tmp_path, beauty):
-    out = kgrec(
-        "demo",
-        "--exit",
-        "--port",
-        str(_free_port()),
-        "--store-dir",
-        str(tmp_path / "store"),
-        "--registry",
-        str(tmp_path / "registry"),
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "similar (substitutes):" in out.stdout and "bundle (complements):" in out.stdout
-    answers = [line for line in out.stdout.splitlines() if line.startswith("  ") and "[" in line]
-    assert len(answers) == 10  # five of each, each with a product id and title
-    assert all(line.split()[1].startswith("B") for line in answers)
-    assert "/graphql" in out.stdout
+def test_demo_trains_serves_and_shows_the_model_then_reuses_it(tmp_path, beauty):
+    def demo() -> subprocess.CompletedProcess[str]:
+        out = kgrec(
+            "demo",
+            "--exit",
+            "--port",
+            str(_free_port()),
+            "--store-dir",
+            str(tmp_path / "store"),
+            "--registry",
+            str(tmp_path / "registry"),
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out
+
+    first = demo()
+    assert "training a model with the 'quick' preset" in first.stdout
+    version = (tmp_path / "registry" / "PROMOTED").read_text().strip()
+    # the model serves, not the observed lists: the server said so on /readyz, and the demo prints it
+    assert f"serving model {version} (trained now" in first.stdout
+    for label in (
+        "bundle (complements), learned by the model",
+        "similar (substitutes), learned by the model",
+    ):
+        assert label in first.stdout
+    assert first.stdout.count("list says, before any model:") == 2
+    answers = re.findall(r"^ +-?\d+\.\d{3} [* ] (B\w+)  .*\[.+\]$", first.stdout, flags=re.M)
+    assert len(answers) == 10  # five of each, each with a product id, a title and a reason
+    added = [line for line in first.stdout.splitlines() if line.startswith("what the model added:")]
+    assert len(added) == 1 and "no also_bought and no also_viewed list" in added[0]
+    assert "/graphql" in first.stdout
+
+    again = demo()  # same data, so the promoted model serves again, untrained
+    assert "training" not in again.stdout
+    assert f"serving model {version} (reused" in again.stdout
