@@ -3,6 +3,9 @@
 Shared customers, short paths in the knowledge graph (direct list edges, a shared category or brand, one hop
 through a third product), each relation's model score and rank, the embeddings' cosine, and the merchandiser
 rules on the pair. All of it comes from memory: the catalog's snapshot, the serving index, the rule set.
+
+The shared customers' ids are personal data: the schema answers them to a merchandiser key only
+(api/types.py Explanation), and no path goes through a customer, so the rest of an explanation names none.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def explanation(
 
 
 def _paths(catalog: Catalog, a: int, b: int) -> list[Path]:
-    """Short paths from `a` to `b`: direct list edges, a shared category or brand, a shared customer, one hop."""
+    """Short paths from `a` to `b`: direct list edges, a shared category or brand, one hop through a product."""
     snap = catalog.snapshot
     pa_, pb = f"Product:{catalog.ids[a]}", f"Product:{catalog.ids[b]}"
     out: list[Path] = []

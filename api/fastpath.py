@@ -19,7 +19,8 @@ path (:meth:`FastPath.answer` returns None):
   are already what their scalar type holds (a str for an ID, an int for an Int, ...) directly, anything else
   by graphql-core's own ``get_variable_values``; the cost limit is checked as api/limits.py does. A coercion
   error, a ``filter`` argument, a key the query needs but the caller lacks, or any exception from a resolver
-  (an unknown product, ``k`` out of range) declines: the full path then gives the client its exact error.
+  (an unknown product, ``k`` out of range, a ``customerId`` the caller may not read: api/ranking.py makes the
+  same check for both) declines: the full path then gives the client its exact error.
   ``trackEvent`` checks its caller's role and every argument before it records anything, so a declined event
   is recorded once, by the full path, or not at all.
 
@@ -52,7 +53,7 @@ from graphql.pyutils import Undefined
 from graphql.type import GraphQLEnumType, GraphQLSchema, is_input_type, is_non_null_type
 from graphql.utilities import type_from_ast, value_from_ast
 
-from api.auth import TRACKERS
+from api.auth import SHOP_ROLES
 from api.caches import PlanCache
 from api.catalog import PRODUCT_VALUES
 from api.limits import CACHE_SIZE, query_cost, validation_rules
@@ -254,7 +255,7 @@ class FastPath:
                 else:
                     args = get_argument_values(root.definition, root.node, values)
                 if root.name == "trackEvent":
-                    if ctx.caller.role not in TRACKERS:
+                    if ctx.caller.role not in SHOP_ROLES:
                         return None
                     customer = args.get("customerId")
                     session, product = str(args["sessionId"]), str(args["productId"])
@@ -279,6 +280,7 @@ class FastPath:
                         None if customer is None else str(customer),
                         k,
                         None,
+                        args.get("customerToken"),
                     )
                 else:
                     diverse = bool(args.get("diverse", False))

@@ -1,7 +1,8 @@
 """The ranking both executors share: a product's `similar`/`bundle` list and a session's recommendations.
 
 GraphQL execution (api/schema.py) and the direct executor (api/fastpath.py) call these same functions, so they
-answer the same lists with the same scores and reasons. Each returns a :class:`~api.caches.RankedAnswer` and
+answer the same lists with the same scores and reasons, after the same checks on whose data the caller may see
+(api/auth.py). Each returns a :class:`~api.caches.RankedAnswer` and
 keeps it where it may be asked for again: an unfiltered list in the list cache, a session's answer on the
 session itself (both in api/caches.py).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from api.auth import check_customer
 from api.caches import ListKey, RankedAnswer, SessionKey
 from api.catalog import Catalog, Filter
 from api.index import Ranked
@@ -58,11 +60,26 @@ def related(
 
 
 def for_session(
-    ctx: Context, session_id: str | None, customer_id: str | None, k: int, f: RecFilter | None
+    ctx: Context,
+    session_id: str | None,
+    customer_id: str | None,
+    k: int,
+    f: RecFilter | None,
+    customer_token: str | None = None,
 ) -> RankedAnswer:
-    """Recommendations for a session's recent events, else the customer's history, else popular products."""
+    """Recommendations for a session's recent events, else the customer's history, else popular products.
+
+    A customer's history is personal data: it seeds only when the caller names the customer (`customer_id`) and
+    may read it (api/auth.py check_customer: a shop key, or the customer's own token). The customer a session
+    was linked to by ``trackEvent`` is never read here, so whoever holds a session id sees that session's own
+    events in the reasons and nothing else.
+    """
     catalog, index, rules, _ = ctx.ready()
     check_k(k, ctx.settings.max_k)
+    if customer_id is not None:
+        check_customer(ctx.caller, ctx.settings.customer_token_secret, customer_id, customer_token)
+    elif customer_token is not None:
+        raise ClientError("customerToken goes with the customerId it was signed for")
     session = ctx.serving.sessions.get(session_id) if session_id is not None else None
     # The answer is a function of the session's events, the customer, the model, the rules and k: kept on the
     # session (trackEvent drops it) and reused while none of these change. Filters are not kept.
@@ -70,9 +87,8 @@ def for_session(
     if kept is not None and kept[0].matches(index, rules, k, customer_id):
         return kept[1]
     seeds = Seeds.of_session(session, ctx.settings.session_recent) if session is not None else None
-    customer = customer_id or (session.customer if session is not None else None)
-    if (seeds is None or not len(seeds.positions)) and customer is not None:
-        seeds = Seeds.of_history(catalog.history(customer, ctx.settings.session_recent))
+    if (seeds is None or not len(seeds.positions)) and customer_id is not None:
+        seeds = Seeds.of_history(catalog.history(customer_id, ctx.settings.session_recent))
     seeds = seeds or Seeds.of_history(np.empty(0, dtype=np.int64))
     ranked: SessionRanked = recommend(
         catalog, index, seeds, k, rules.blocked[SESSION], _filter(ctx, catalog, f, session_id), catalog.visits

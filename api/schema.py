@@ -112,7 +112,10 @@ class Query:
     @strawberry.field(
         description=(
             "For a session's recent events, else the customer's history, else popular products; "
-            "excludes the session's cart and purchases unless the filter says otherwise."
+            "excludes the session's cart and purchases unless the filter says otherwise. A session's answer "
+            "comes from its own events only. customerId is personal data: it needs a frontend or merchandiser "
+            "key, or customerToken, the customer's own token signed by the shop (where the server takes them); "
+            "otherwise the field is an error naming what it needs."
         ),
         permission_classes=[CanQuery],
         metadata={SIZED_BY: "k"},  # not pure: it reads the session
@@ -124,6 +127,7 @@ class Query:
         customer_id: strawberry.ID | None = None,
         k: int = 10,
         filter: RecFilter | None = None,
+        customer_token: str | None = None,
     ) -> list[Recommendation]:
         ctx: Context = info.context
         answer = ranking.for_session(
@@ -132,11 +136,15 @@ class Query:
             None if customer_id is None else str(customer_id),
             k,
             filter,
+            customer_token,
         )
         return _recommendations(ctx.ready()[3], answer)
 
     @strawberry.field(
-        description="The evidence for a pair: shared customers, paths, model scores; null when either is unknown.",
+        description=(
+            "The evidence for a pair: shared customers (their ids for a merchandiser key only), paths, model "
+            "scores; null when either product is unknown."
+        ),
         permission_classes=[CanQuery],
         metadata={PURE: True},
     )

@@ -11,7 +11,8 @@ once and kept; a session's are combined with Pixie's booster: graph/walks/visits
 complement and substitute lists in the serving index (rank-weighted; this keeps the model's learned lists, which
 cover products without edges, in play). Both kinds of evidence are scaled to [0, 1] and summed per candidate, then
 re-ranked with the cosine between each candidate's embedding and the seeds' weighted mean embedding. With no
-session events the customer's reviewed products seed instead; remaining places go to popular products.
+session events the reviewed products of a customer the caller named, and may read, seed instead; remaining
+places go to popular products.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Session:
     events: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
     cart: set[int] = field(default_factory=set)
     purchased: set[int] = field(default_factory=set)
+    # who the frontend said this shopper is (trackEvent's customerId); recommendations never read it, so a
+    # session id reveals that session's events and no customer's history (api/ranking.py for_session)
     customer: str | None = None
     seen: float = field(default_factory=time.monotonic)
     # the last recommendations answered for this state, by what else they depend on (model, rules, k, customer):

@@ -2,8 +2,8 @@
 
 Later sources win (defaults < TOML < environment < command-line flags; graph/settings.py reads them), so a
 deployment can keep a checked-in TOML file and override one value per environment. Secrets never come from the
-file: API keys are read from ``KGREC_API_KEYS`` only (``"key1:merchandiser,key2:reader"``), so a config file can
-be committed safely. README.md's configuration table is made from these declarations (a test keeps it so).
+file: API keys are read from ``KGREC_API_KEYS`` only (``"key1:merchandiser,key2:reader"``), and the customer
+token secret from ``KGREC_CUSTOMER_TOKEN_SECRET`` only, so a config file can be committed safely. README.md's configuration table is made from these declarations (a test keeps it so).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from graph.settings import (
 from graph.stores import default_store
 
 ROLES = ("merchandiser", "frontend", "reader")
+MIN_SECRET = 32
 
 
 def parse_api_keys(value: str | Mapping[str, str]) -> dict[str, str]:
@@ -75,6 +76,14 @@ class Settings:
         help="roles by API key, `key:role,...` (roles: merchandiser, frontend, reader)",
     )
     queries_need_key: bool = setting(False, cast=to_bool, help="queries also need a key (any role)")
+    customer_token_secret: str | None = setting(
+        None,
+        cast=to_str,
+        secret=True,
+        repr=False,
+        help="signs customer tokens: with one, recommendations(customerId:) also takes the customer's "
+        "customerToken (unset: only a frontend or merchandiser key; 32 characters at least)",
+    )
     cors_origins: tuple[str, ...] = setting(
         (), cast=to_str_tuple, help="origins allowed to call the API from a browser (comma-separated)"
     )
@@ -166,5 +175,9 @@ def _validate(settings: Settings) -> None:
             raise SettingsError(
                 f"rate_limit_{scope}: need rps >= 0 (0: no limit) and burst >= 1, not {rps}, {burst}"
             )
+    secret = settings.customer_token_secret
+    if secret is not None and len(secret) < MIN_SECRET:
+        # one token and an offline search would give a short secret away, and with it every customer's history
+        raise SettingsError(f"customer_token_secret must have {MIN_SECRET} characters at least")
     if settings.rate_limit_clients < 1:
         raise SettingsError(f"rate_limit_clients must be >= 1, not {settings.rate_limit_clients}")

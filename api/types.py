@@ -10,6 +10,8 @@ import enum
 
 import strawberry
 
+from api.auth import IsMerchandiser
+
 
 @strawberry.type(description="A product of the catalog.")
 class Product:
@@ -78,7 +80,13 @@ class Explanation:
     product: Product
     other: Product
     shared_customers: int = strawberry.field(description="customers who reviewed, bought or viewed both")
-    shared_customer_ids: list[strawberry.ID]
+    shared_customer_ids: list[strawberry.ID] | None = strawberry.field(
+        description=(
+            "up to 10 of those customers' ids: personal data, for a merchandiser key only; any other caller "
+            "gets null here and an error naming the role (sharedCustomers, the count, is open)"
+        ),
+        permission_classes=[IsMerchandiser],
+    )
     paths: list[Path]
     model_version: str
     scores: list[ModelScore]

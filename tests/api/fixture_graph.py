@@ -31,6 +31,7 @@ KINDS = {
 }
 N = 10
 API_KEYS = {"merch-key": "merchandiser", "front-key": "frontend", "read-key": "reader"}
+CUSTOMER_TOKEN_SECRET = "fixture-secret-of-thirty-two-chars!"  # signs the fixture's customer tokens
 
 
 def pid(kind: str, i: int) -> str:

@@ -82,6 +82,7 @@ def start_server(tmp: Path, promote_v1: bool = True, extra_env: dict[str, str] |
     env = {
         **os.environ,
         "KGREC_API_KEYS": ",".join(f"{k}:{role}" for k, role in fg.API_KEYS.items()),
+        "KGREC_CUSTOMER_TOKEN_SECRET": fg.CUSTOMER_TOKEN_SECRET,
         "KGREC_RELOAD_INTERVAL_S": "0.2",
         **(extra_env or {}),
     }

@@ -11,14 +11,16 @@ import asyncio
 import dataclasses
 import json
 import re
+import time
 
 import httpx
 import pytest
 from starlette.requests import Request
+from strawberry.types import ExecutionResult
 
 import tests.api.fixture_graph as fg
 from api.app import GraphQLApp
-from api.auth import Caller
+from api.auth import Caller, customer_token
 from api.serving import Context, Serving
 from api.settings import Settings
 from gnn.registry import Registry
@@ -42,7 +44,6 @@ PLANNED = [
     ('{ ping b: bundle(productId: "B01", k: 2) { score } s: similar(productId: "B01") { reason } }', None),
     ('{ bundle(productId: "C01", filter: null) { score } }', None),
     ('{ recommendations(sessionId: "fast-1", k: 5) { ' + REC + " } }", None),
-    ('{ recommendations(customerId: "U3") { score reason product { id } } }', None),
     ("{ recommendations { score reason product { id } } }", None),
     (
         "query R($s: ID, $k: Int!) { recommendations(sessionId: $s, k: $k) { score } }",
@@ -60,13 +61,53 @@ PLANNED = [
         'query D($d: Boolean = false) { bundle(productId: "C06", diverse: $d) { product { id } } }',
         {"d": True},
     ),
-    (
-        "query D($s: ID, $c: ID) { recommendations(sessionId: $s, customerId: $c) { score } }",
-        {"s": None, "c": "U1"},
-    ),
     ("query D($s: ID) { recommendations(sessionId: $s) { reason } }", {"s": 7}),
     ('{ recommendations(sessionId: "' + "x" * 300 + '") { score } }', None),
     ('query D($k: Int!) { bundle(productId: "C06", k: $k) { score } }', {"k": 3.0}),
+]
+TOKEN = customer_token(fg.CUSTOMER_TOKEN_SECRET, "U1", int(time.time()) + 3600)
+# (query, variables, role): a customer's history, for the callers who may read it (api/auth.py check_customer)
+CUSTOMER_ALLOWED = [
+    ('{ recommendations(customerId: "U3") { score reason product { id } } }', None, "frontend"),
+    (
+        "query D($s: ID, $c: ID) { recommendations(sessionId: $s, customerId: $c) { score reason } }",
+        {"s": None, "c": "U1"},
+        "merchandiser",
+    ),
+    (
+        "query D($c: ID, $t: String) { recommendations(customerId: $c, customerToken: $t) { reason } }",
+        {"c": "U1", "t": TOKEN},
+        None,
+    ),
+    ('{ recommendations(customerId: "U1", customerToken: "' + TOKEN + '") { reason } }', None, "reader"),
+]
+# (query, variables, role, the error both executors' GraphQL answer gives): the direct executor declines them
+CUSTOMER_REFUSED = [
+    (
+        '{ recommendations(customerId: "U3") { score } }',
+        None,
+        None,
+        "recommendations for a customerId needs an API key (header X-API-Key or Authorization: Bearer) with "
+        "role frontend or merchandiser, or the customer's customerToken",
+    ),
+    (
+        "query D($s: ID, $c: ID) { recommendations(sessionId: $s, customerId: $c) { score } }",
+        {"s": "fast-1", "c": "U1"},
+        "reader",
+        "recommendations for a customerId needs role frontend or merchandiser; this key's role is reader",
+    ),
+    (
+        "query D($c: ID, $t: String) { recommendations(customerId: $c, customerToken: $t) { reason } }",
+        {"c": "U3", "t": TOKEN},
+        "frontend",
+        "the customerToken is not valid for this customerId",
+    ),
+    (
+        'query D($t: String) { recommendations(sessionId: "fast-1", customerToken: $t) { reason } }',
+        {"t": TOKEN},
+        None,
+        "customerToken goes with the customerId it was signed for",
+    ),
 ]
 DECLINED_PLANS = [
     '{ product(id: "C01") { id } }',  # not a root it plans
@@ -101,7 +142,12 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> GraphQLApp:
     tmp = tmp_path_factory.mktemp("fastpath")
     fg.write_store(tmp / "store")
     fg.add_run(Registry(tmp / "registry"), "v1", fg.artifact())
-    settings = Settings(store=f"local:{tmp / 'store'}", registry=tmp / "registry", max_aliases=5)
+    settings = Settings(
+        store=f"local:{tmp / 'store'}",
+        registry=tmp / "registry",
+        max_aliases=5,
+        customer_token_secret=fg.CUSTOMER_TOKEN_SECRET,
+    )
     serving = Serving(settings)
     asyncio.run(serving._load())
     for product, type_ in (("C01", "VIEW"), ("L02", "CART"), ("C04", "VIEW")):
@@ -114,8 +160,15 @@ def _context(app: GraphQLApp, role: str | None = None) -> Context:
     return Context(app.serving, Caller(role, role is not None), request)
 
 
-def _reference(app: GraphQLApp, query: str, variables: dict | None) -> dict:
-    result = asyncio.run(app.schema.execute(query, variable_values=variables, context_value=_context(app)))
+def _execute(app: GraphQLApp, query: str, variables: dict | None, role: str | None = None) -> ExecutionResult:
+    """GraphQL execution, the reference."""
+    return asyncio.run(
+        app.schema.execute(query, variable_values=variables, context_value=_context(app, role))
+    )
+
+
+def _reference(app: GraphQLApp, query: str, variables: dict | None, role: str | None = None) -> dict:
+    result = _execute(app, query, variables, role)
     assert not result.errors, result.errors
     return result.data
 
@@ -127,6 +180,28 @@ def test_planned_shapes_answer_as_graphql_execution_does(app: GraphQLApp, query:
     answer = app.fast.answer(plan, variables, _context(app))
     assert answer is not None
     assert json.loads(answer) == {"data": _reference(app, query, variables)}
+
+
+@pytest.mark.parametrize(("query", "variables", "role"), CUSTOMER_ALLOWED)
+def test_a_customers_history_answers_as_graphql_execution_does(
+    app: GraphQLApp, query: str, variables: dict | None, role: str | None
+):
+    plan = app.fast.plan(query, None)
+    assert plan is not None
+    answer = app.fast.answer(plan, variables, _context(app, role))
+    assert answer is not None and "because you reviewed" in answer.decode()
+    assert json.loads(answer) == {"data": _reference(app, query, variables, role)}
+
+
+@pytest.mark.parametrize(("query", "variables", "role", "message"), CUSTOMER_REFUSED)
+def test_a_customer_the_caller_may_not_read_is_left_to_graphql(
+    app: GraphQLApp, query: str, variables: dict | None, role: str | None, message: str
+):
+    plan = app.fast.plan(query, None)
+    assert plan is not None
+    assert app.fast.answer(plan, variables, _context(app, role)) is None
+    result = _execute(app, query, variables, role)
+    assert result.data is None and [e.message for e in result.errors or ()] == [message]
 
 
 def test_answers_carry_real_lists(app: GraphQLApp):

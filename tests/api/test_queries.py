@@ -77,7 +77,9 @@ def test_cart_is_excluded_via_the_session_filter(server: Server) -> None:
 
 
 def test_recommendations_fall_back_to_history_then_popular(server: Server) -> None:
-    history = server.data(f'{{ recommendations(customerId: "U4", k: 3) {{ {REC} }} }}')["recommendations"]
+    history = server.data(f'{{ recommendations(customerId: "U4", k: 3) {{ {REC} }} }}', key="front-key")[
+        "recommendations"
+    ]
     assert len(history) == 3
     assert all("because you reviewed" in r["reason"] for r in history)
     assert not {"C04", "L04", "M04"} & set(ids(history))  # what they reviewed is not recommended back
@@ -108,7 +110,8 @@ def test_explain(server: Server) -> None:
     data = server.data(
         '{ explain(productId: "C02", otherId: "L02") { product { id } other { id } sharedCustomers '
         "sharedCustomerIds paths { nodes relations text } modelVersion scores { relation score rank } "
-        "embeddingSimilarity rules } }"
+        "embeddingSimilarity rules } }",
+        key="merch-key",  # the shared customers' ids are for merchandisers (tests/api/test_privacy.py)
     )["explain"]
     assert data["product"]["id"] == "C02" and data["other"]["id"] == "L02"
     assert data["sharedCustomers"] == 1 and data["sharedCustomerIds"] == ["U2"]
