@@ -21,7 +21,7 @@ from gnn.model import LinkModel
 from gnn.pair_features import PAIR_FEATURES, PairFeatures
 from gnn.registry import CONFIG_FILE, FEATURES_FILE, MODEL_FILE, ArtifactError, Registry
 from gnn.sparse import SparseRows
-from gnn.text import titles_of
+from gnn.text import titles_of, word_tfidf
 from graph.snapshot import Snapshot
 
 
@@ -50,6 +50,31 @@ class Prepared:
         return PairFeatures(snap or self.snap, self.tfidf, self.category)
 
 
+@dataclass(frozen=True)
+class Distinct:
+    """What a complement list is not: the query's own substitutes and near-duplicates (see :mod:`gnn.labels`).
+
+    Scoring complements, the scorer pushes down by `penalty` each candidate among the query's top
+    `exclude_similar` substitutes by the same model, and each candidate whose word TF-IDF title cosine to the
+    query's is above `near_duplicate` (:func:`gnn.text.word_tfidf`; 1 or more: off). A penalty larger than any
+    score gap (the default) is an exclusion that keeps the order among the excluded.
+    """
+
+    exclude_similar: int = 10
+    near_duplicate: float = 0.5
+    penalty: float = 1e4
+
+    @staticmethod
+    def of(config: dict) -> Distinct:
+        """The run config's ``bundle_*`` keys (a run from before them: the defaults)."""
+        d = Distinct()
+        return Distinct(
+            int(config.get("bundle_exclude_similar", d.exclude_similar)),
+            float(config.get("bundle_near_duplicate", d.near_duplicate)),
+            float(config.get("bundle_penalty", d.penalty)),
+        )
+
+
 class GNNScorer:
     """Scores of a :class:`~gnn.model.LinkModel` over one graph; see the module docstring.
 
@@ -60,6 +85,8 @@ class GNNScorer:
         device: where the model runs.
         cells: pair-feature cells of one query block (``queries * n_products * features``), which bounds the
             scorer's memory (about 12 bytes per cell, with the structural term's hidden units).
+        distinct: what complement scores push down (:class:`Distinct`); None: raw decoder scores.
+        titles: the products' titles, for `distinct`'s near-duplicates (None: none).
     """
 
     name = "gnn"
@@ -71,15 +98,52 @@ class GNNScorer:
         pairs: PairFeatures,
         device: torch.device | str = "cpu",
         cells: int = 1 << 24,
+        distinct: Distinct | None = None,
+        titles: np.ndarray | None = None,
+        name: str = "gnn",
     ) -> None:
         self.model = model.eval()
         self.pairs = pairs
         self.device = torch.device(device)
         self.cells = cells
+        self.distinct = distinct
+        self.name = name
+        self.words: tuple[SparseRows, SparseRows] | None = None
+        if distinct is not None and distinct.near_duplicate < 1.0 and titles is not None:
+            words = word_tfidf(titles)
+            if len(words.indices):
+                self.words = (words, words.transpose())
         with torch.no_grad():
             self.z = model.encoder(**encoder_inputs(data.to(self.device), sparse=True))
 
+    def without_distinct(self, name: str = "gnn (no exclusion)") -> GNNScorer:
+        """The same model and embeddings with raw complement scores (the ablation of :class:`Distinct`)."""
+        other = object.__new__(GNNScorer)
+        other.__dict__.update(self.__dict__)
+        other.distinct, other.words, other.name = None, None, name
+        return other
+
     def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
+        s = self.raw_scores(relation, queries)
+        d = self.distinct
+        if relation != "complement" or d is None:
+            return s
+        q = np.asarray(queries, np.int64)
+        rows = np.arange(len(q))
+        if d.exclude_similar > 0:
+            sub = self.raw_scores("substitute", q)
+            sub[rows, q] = -np.inf
+            t = min(d.exclude_similar, sub.shape[1] - 1)
+            if t > 0:
+                top = np.argpartition(-sub, t - 1, axis=1)[:, :t]
+                s[rows[:, None], top] -= d.penalty
+        if self.words is not None:
+            words, words_t = self.words
+            s[words.row_paths(words_t, q) > d.near_duplicate] -= d.penalty
+        return s
+
+    def raw_scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
+        """The model's scores, with no :class:`Distinct` push-down."""
         queries = np.asarray(queries, np.int64)
         out = np.empty((len(queries), self.pairs.n), np.float32)
         chunk = max(1, self.cells // (self.pairs.n * len(PAIR_FEATURES[relation])))
@@ -135,7 +199,14 @@ def load_model(registry: Registry, version: str | None) -> tuple[str, LinkModel,
 
 
 def load_scorer(registry: Registry, version: str | None, snap: Snapshot) -> GNNScorer:
-    """The scorer of run `version` (None: the promoted one) over the graph `snap` (e.g. a split's train)."""
-    _, model, pipeline, _ = load_model(registry, version)
+    """The scorer of run `version` (None: the promoted one) over the graph `snap` (e.g. a split's train), with
+    the run's :class:`Distinct` settings."""
+    _, model, pipeline, config = load_model(registry, version)
     prepared = Prepared.of(snap, pipeline)
-    return GNNScorer(model, prepared.graph(), prepared.pair_features())
+    return GNNScorer(
+        model,
+        prepared.graph(),
+        prepared.pair_features(),
+        distinct=Distinct.of(config),
+        titles=titles_of(snap),
+    )

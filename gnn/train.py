@@ -28,13 +28,15 @@ import torch
 from gnn.config import TrainConfig
 from gnn.data import EDGE_TYPES, encoder_inputs
 from gnn.features import FeaturePipeline
-from gnn.model_scorer import GNNScorer, Prepared, build_model
+from gnn.labels import pure_pairs, viewed_keys
+from gnn.model_scorer import Distinct, GNNScorer, Prepared, build_model
 from gnn.objective import Episode, Examples, episode, hard_negatives, losses
 from gnn.pair_features import PairFeatures
 from gnn.registry import TrainResult, data_fingerprint, save_checkpoint
 from gnn.sampler import HardNegatives, HeteroNeighborSampler
 from gnn.sparse import SparseRows
 from gnn.split import Split, make_split
+from gnn.text import titles_of
 from graph.schema import LABEL_TYPE, RELATIONS
 from graph.snapshot import Snapshot
 
@@ -89,16 +91,30 @@ class Trainer:
             )
             self.graph = carved.train
             pick = np.random.default_rng(config.seed)
+            viewed = viewed_keys(split.full)
+
+            def labelled(relation: str, pairs: np.ndarray) -> np.ndarray:
+                return pure_pairs(split.full, pairs, viewed) if relation == "complement" else pairs
+
             self.valid_pairs = {
                 relation: {
-                    "warm": _sample_queries(pick, split.valid[relation], config.valid_queries),
-                    "cold": _sample_queries(
-                        pick, carved.heldout[relation]["cold"], config.valid_queries // 4
+                    "warm": _sample_queries(
+                        pick, labelled(relation, split.valid[relation]), config.valid_queries
                     ),
-                    "new": _sample_queries(pick, carved.heldout[relation]["new"], config.valid_queries // 4),
+                    "cold": _sample_queries(
+                        pick, labelled(relation, carved.heldout[relation]["cold"]), config.valid_queries // 4
+                    ),
+                    "new": _sample_queries(
+                        pick, labelled(relation, carved.heldout[relation]["new"]), config.valid_queries // 4
+                    ),
                 }
                 for relation in RELATIONS
             }
+
+        # a complement's substitutes (co-viewed either way, supervision pairs included): its hardest negatives
+        src, dst = self.graph.rel(LABEL_TYPE["substitute"]).coo()
+        n = self.graph.n("Product")
+        self.substitutes = SparseRows.from_coo(np.concatenate([src, dst]), np.concatenate([dst, src]), n, n)
 
     # -- one epoch -------------------------------------------------------------------------------------------------
 
@@ -113,7 +129,14 @@ class Trainer:
         t0 = time.perf_counter()
         ep = episode(self.graph, self.rng, c.episode_warm, c.episode_cold, c.episode_new, c.max_positives)
         pairs = self.prepared.pair_features(ep.message)
-        negatives = hard_negatives(ep.message, pairs, self.prepared.category, c.negative_mix)
+        negatives = hard_negatives(
+            ep.message,
+            pairs,
+            self.prepared.category,
+            c.negative_mix,
+            self.substitutes,
+            c.substitute_negatives,
+        )
         if c.batch_size:
             batches = self._minibatches(ep, negatives, pairs)
             epoch_steps = sum(-(-len(a) // c.batch_size) for a, _ in ep.supervision.values())
@@ -245,7 +268,12 @@ class Trainer:
         """The current model as a scorer over `snap` (default: the split's train graph), which must have the
         split's node ids: product features are computed once, for those ids."""
         return GNNScorer(
-            self.model, self.prepared.graph(snap), self.prepared.pair_features(snap), self.device
+            self.model,
+            self.prepared.graph(snap),
+            self.prepared.pair_features(snap),
+            self.device,
+            distinct=Distinct.of(self.config.to_dict()),
+            titles=titles_of(self.split.train),
         )
 
     def validate(self) -> dict[str, dict[str, dict[str, float]]]:
@@ -255,7 +283,7 @@ class Trainer:
         scorer = self.scorer(self.graph)
         out: dict[str, dict[str, dict[str, float]]] = {}
         for relation, pops in self.valid_pairs.items():
-            known = known_partners(self.split, relation)
+            known = known_partners(self.split, relation, pure=True)
             out[relation] = {
                 pop: rank_metrics(scorer, relation, pairs, known) for pop, pairs in pops.items() if len(pairs)
             }

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from kgrec.options import add_registry, add_store, open_snapshot
 
 if TYPE_CHECKING:
+    from gnn.model_scorer import GNNScorer
     from gnn.registry import Registry
-    from gnn.scoring import Scorer
     from graph.snapshot import Snapshot
 
 
@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if version is not None:
         gnn = _gnn_scorer(registry, version, split.train)
         if gnn is not None:
-            scorers.append(gnn)
+            # the model as served, and without its complement push-down of substitutes and near-duplicates
+            scorers += [gnn, gnn.without_distinct()] if gnn.distinct is not None else [gnn]
     results = evaluate(split, scorers, progress=True)
     seconds = time.perf_counter() - started
 
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gnn_scorer(registry: Registry, version: str, train: Snapshot) -> Scorer | None:
+def _gnn_scorer(registry: Registry, version: str, train: Snapshot) -> GNNScorer | None:
     """The model's scorer, or None with a message when the GNN package does not provide one yet.
 
     It gets the *train* snapshot: held-out pairs must not reach the model's message passing at evaluation either.
