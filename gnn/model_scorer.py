@@ -146,18 +146,28 @@ class GNNScorer:
         """The model's scores, with no :class:`Distinct` push-down."""
         queries = np.asarray(queries, np.int64)
         out = np.empty((len(queries), self.pairs.n), np.float32)
-        chunk = max(1, self.cells // (self.pairs.n * len(PAIR_FEATURES[relation])))
+        count = pair_feature_count(self.model, relation)
+        chunk = max(1, self.cells // (self.pairs.n * count))
         with torch.no_grad():
             for lo in range(0, len(queries), chunk):
                 q = queries[lo : lo + chunk]
-                f = torch.from_numpy(self.pairs.all_targets(relation, q)).to(self.device)
+                f = torch.from_numpy(self.pairs.all_targets(relation, q, count)).to(self.device)
                 s = self.model(relation, self.z[torch.from_numpy(q).to(self.device)], self.z, f, pairs=False)
                 out[lo : lo + len(q)] = s.float().cpu().numpy()
         return out
 
 
-def build_model(config: dict, pipeline: FeaturePipeline, brands: bool) -> LinkModel:
-    """A fresh model of `config` (a :class:`gnn.config.TrainConfig` as a dict) over the pipeline's features."""
+def pair_feature_count(model: LinkModel, relation: str) -> int:
+    """How many of :data:`~gnn.pair_features.PAIR_FEATURES` the model's structural term of `relation` reads: all
+    of them for a model of this code, the first ones for a run saved before later rows were appended."""
+    return int(model.pair_terms[relation].lin1.in_features)
+
+
+def build_model(
+    config: dict, pipeline: FeaturePipeline, brands: bool, features: dict[str, int] | None = None
+) -> LinkModel:
+    """A fresh model of `config` (a :class:`gnn.config.TrainConfig` as a dict) over the pipeline's features;
+    `features` the pair feature count per relation (default: every row of the table)."""
     from gnn.data import POPULARITY, metadata
     from gnn.model import HeteroSAGE
 
@@ -171,10 +181,11 @@ def build_model(config: dict, pipeline: FeaturePipeline, brands: bool) -> LinkMo
         layers=config["layers"],
         dropout=config["dropout"],
     )
+    counts = {relation: len(rows) for relation, rows in PAIR_FEATURES.items()} | (features or {})
     return LinkModel(
         encoder,
-        len(PAIR_FEATURES["complement"]),
-        len(PAIR_FEATURES["substitute"]),
+        counts["complement"],
+        counts["substitute"],
         out=config["out_dim"],
         pair_hidden=config["pair_hidden"],
     )
@@ -191,8 +202,12 @@ def load_model(registry: Registry, version: str | None) -> tuple[str, LinkModel,
         config = json.loads((run / CONFIG_FILE).read_text())
         pipeline = FeaturePipeline.load(run / FEATURES_FILE)
         saved = torch.load(run / MODEL_FILE, map_location="cpu", weights_only=True)
-        model = build_model(config, pipeline, brands=bool(saved["brands"]))
-        model.load_state_dict(saved["state"])
+        state = saved["state"]
+        features = {
+            relation: int(state[f"pair_terms.{relation}.lin1.weight"].shape[1]) for relation in PAIR_FEATURES
+        }
+        model = build_model(config, pipeline, brands=bool(saved["brands"]), features=features)
+        model.load_state_dict(state)
     except (OSError, KeyError, ValueError, RuntimeError) as e:
         raise ArtifactError(f"run {version!r}: cannot load the model: {type(e).__name__}: {e}") from e
     return version, model, pipeline, config

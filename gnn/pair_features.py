@@ -226,16 +226,20 @@ class PairFeatures:
         self.interactions = np.log1p(self.rt.row_sums()).astype(np.float32)
         self.category_affinity, self.category_lift = _category_tables(snap, self.category)
 
-    def pairs(self, relation: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Features ``[m, F]`` of pairs ``(a[i], b[i])``."""
+    def pairs(self, relation: str, a: np.ndarray, b: np.ndarray, count: int | None = None) -> np.ndarray:
+        """Features ``[m, F]`` of pairs ``(a[i], b[i])``; the first `count` of the relation's (None: all)."""
         a = np.asarray(a, np.int64)
         b = np.asarray(b, np.int64)
-        return _stack(PAIR_FEATURES[relation], (len(a),), lambda feature: feature.pair(self, a, b))
+        rows = PAIR_FEATURES[relation][:count]
+        return _stack(rows, (len(a),), lambda feature: feature.pair(self, a, b))
 
-    def all_targets(self, relation: str, a: np.ndarray) -> np.ndarray:
-        """Features ``[len(a), n, F]`` of every pair ``(a[i], b)``, b over the whole catalog: one query block."""
+    def all_targets(self, relation: str, a: np.ndarray, count: int | None = None) -> np.ndarray:
+        """Features ``[len(a), n, F]`` of every pair ``(a[i], b)``, b over the whole catalog: one query block.
+
+        `count`: the first `count` features only, what a run saved before later rows were appended reads."""
         a = np.asarray(a, np.int64)
-        return _stack(PAIR_FEATURES[relation], (len(a), self.n), lambda feature: feature.row(self, a))
+        rows = PAIR_FEATURES[relation][:count]
+        return _stack(rows, (len(a), self.n), lambda feature: feature.row(self, a))
 
 
 def _category_tables(snap: Snapshot, category: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
