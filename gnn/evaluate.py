@@ -161,7 +161,11 @@ def one_way_pairs(known: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
 
 
 def direction_accuracy(scorer: Scorer, pairs: np.ndarray, n_products: int) -> float:
-    """Share of `pairs` (a, b) with score(a->b) > score(b->a), ties half; complements only."""
+    """Share of `pairs` (a, b) with score(a->b) > score(b->a), ties half; complements only.
+
+    A scorer with ``raw_scores`` (the GNN) is compared on those: the direction is what the model's pair score
+    says, before a list pushes down the query's own substitutes (:class:`gnn.model_scorer.Distinct`), which
+    is a property of each end's list and not of the pair."""
     if len(pairs) == 0:
         return float("nan")
     forward = _pair_scores(scorer, pairs, n_products)
@@ -179,12 +183,13 @@ def in_degree_direction(split: Split, pairs: np.ndarray) -> float:
 
 
 def _pair_scores(scorer: Scorer, pairs: np.ndarray, n_products: int) -> np.ndarray:
-    """score(a->b) for each pair, scoring each distinct query once."""
+    """score(a->b) for each pair, scoring each distinct query once (raw scores where the scorer has them)."""
     queries, row = np.unique(pairs[:, 0], return_inverse=True)
     out = np.empty(len(pairs), dtype=np.float64)
+    score = getattr(scorer, "raw_scores", scorer.scores)
     for lo, hi in _batches(len(queries), n_products):
         idx = np.flatnonzero((row >= lo) & (row < hi))
-        scores = scorer.scores("complement", queries[lo:hi])
+        scores = score("complement", queries[lo:hi])
         out[idx] = scores[row[idx] - lo, pairs[idx, 1]]
     return out
 
@@ -237,15 +242,24 @@ def evaluate(
         for t in ("complement", ALL_COMPLEMENTS)
         for pop in POPULATIONS
     }
-    for table, pop, scorer in tqdm(jobs, desc="evaluate", disable=not progress):
-        relation = "complement" if table == ALL_COMPLEMENTS else table
-        row: dict[str, float] = rank_metrics(
-            scorer, relation, pairs[(table, pop)], known[table], k, n_negatives, seed
-        )
-        if relation == "complement":
-            row["direction"] = direction_accuracy(scorer, one_way[(table, pop)], split.full.n("Product"))
-            row["n_direction"] = len(one_way[(table, pop)])
-        results[table][pop][scorer.name] = row
+    n = split.full.n("Product")
+    bar = tqdm(total=len(jobs), desc="evaluate", disable=not progress)
+    for scorer in scorers:
+        for pop in POPULATIONS:
+            # both complement tables rank the same queries: score them once (when the block fits in memory)
+            memo = _Memo(scorer, pairs[(ALL_COMPLEMENTS, pop)][:, 0], "complement", n)
+            for table in tables_:
+                relation = "complement" if table == ALL_COMPLEMENTS else table
+                ranker = memo if relation == "complement" else scorer
+                row: dict[str, float] = rank_metrics(
+                    ranker, relation, pairs[(table, pop)], known[table], k, n_negatives, seed
+                )
+                if relation == "complement":
+                    row["direction"] = direction_accuracy(scorer, one_way[(table, pop)], n)
+                    row["n_direction"] = len(one_way[(table, pop)])
+                results[table][pop][scorer.name] = row
+                bar.update(1)
+    bar.close()
     for table in ("complement", ALL_COMPLEMENTS):
         for pop in POPULATIONS:
             results[table][pop][IN_DEGREE] = {
@@ -255,6 +269,33 @@ def evaluate(
     results[DISTINCT] = distinctness(split, scorers, k=k, seed=seed)
     return results
 
+
+class _Memo:
+    """A scorer's rows for a fixed set of queries of one relation, scored once, then read back by any subset.
+
+    Used where two tables rank the same queries; when the rows would not fit in :data:`MEMO_BYTES`, or a query
+    or relation outside them is asked, it scores afresh."""
+
+    def __init__(self, scorer: Scorer, queries: np.ndarray, relation: str, n: int) -> None:
+        self.scorer, self.relation, self.name = scorer, relation, scorer.name
+        self.queries = np.unique(queries)
+        self.rows: np.ndarray | None = None
+        if 0 < len(self.queries) * n * 4 <= MEMO_BYTES:
+            parts = [
+                scorer.scores(relation, self.queries[lo:hi]) for lo, hi in _batches(len(self.queries), n)
+            ]
+            self.rows = np.concatenate(parts)
+
+    def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
+        if self.rows is not None and relation == self.relation:
+            at = np.searchsorted(self.queries, queries)
+            at = np.minimum(at, len(self.queries) - 1)
+            if (self.queries[at] == queries).all():
+                return self.rows[at]
+        return self.scorer.scores(relation, queries)
+
+
+MEMO_BYTES = 1 << 30  # the most one memo holds (Beauty's largest population: ~60 MB)
 
 # the evaluation's tables besides the two relations
 ALL_COMPLEMENTS = "complement_all"
