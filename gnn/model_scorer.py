@@ -9,6 +9,7 @@ the same schema will do: a product the model never saw is embedded from its titl
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from gnn.features import FeaturePipeline
 from gnn.model import LinkModel
 from gnn.pair_features import PAIR_FEATURES, PairFeatures
 from gnn.registry import CONFIG_FILE, FEATURES_FILE, MODEL_FILE, ArtifactError, Registry
+from gnn.signals import StepAside, model_steps_aside
 from gnn.sparse import SparseRows
 from gnn.text import titles_of
 from graph.snapshot import Snapshot
@@ -60,6 +62,11 @@ class GNNScorer:
         device: where the model runs.
         cells: pair-feature cells of one query block (``queries * n_products * features``), which bounds the
             scorer's memory (about 12 bytes per cell, with the structural term's hidden units).
+        stepped_aside: the model's features that are constant on this catalog (:func:`gnn.signals.model_steps_aside`),
+            which a report prints beside the scores.
+
+    What the scorer read stays inspectable, so a test (or an audit) can check that no held-out pair reached it:
+    ``graph`` is the message graph the embeddings ``z`` were passed over, ``pairs`` the pair features' arrays.
     """
 
     name = "gnn"
@@ -71,13 +78,16 @@ class GNNScorer:
         pairs: PairFeatures,
         device: torch.device | str = "cpu",
         cells: int = 1 << 24,
+        stepped_aside: Sequence[StepAside] = (),
     ) -> None:
         self.model = model.eval()
         self.pairs = pairs
         self.device = torch.device(device)
         self.cells = cells
+        self.stepped_aside = list(stepped_aside)
+        self.graph = data.to(self.device)
         with torch.no_grad():
-            self.z = model.encoder(**encoder_inputs(data.to(self.device), sparse=True))
+            self.z = model.encoder(**encoder_inputs(self.graph, sparse=True))
 
     def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries, np.int64)
@@ -138,4 +148,6 @@ def load_scorer(registry: Registry, version: str | None, snap: Snapshot) -> GNNS
     """The scorer of run `version` (None: the promoted one) over the graph `snap` (e.g. a split's train)."""
     _, model, pipeline, _ = load_model(registry, version)
     prepared = Prepared.of(snap, pipeline)
-    return GNNScorer(model, prepared.graph(), prepared.pair_features())
+    return GNNScorer(
+        model, prepared.graph(), prepared.pair_features(), stepped_aside=model_steps_aside(pipeline, snap)
+    )
