@@ -12,6 +12,10 @@ From the cheapest signal to the richest:
   sampled (same expectation, no variance, and fast on this scale with scipy.sparse).
 
 All are sparse-matrix products over the train snapshot: a whole evaluation of Beauty takes seconds.
+
+A baseline that reads a signal the catalog lacks (``needs``: titles, categories, customer interactions; see
+:mod:`gnn.signals`) steps aside: :func:`baselines` leaves it out and says why, since its scores would be a copy
+of another method's (category popularity without categories is popularity) or constant.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from gnn.scoring import Scorer
+from gnn.signals import Signal, Signals, StepAside
 from graph.schema import INTERACTION_TYPES, LABEL_TYPE, RELATIONS
 from graph.snapshot import Snapshot
 
@@ -55,6 +60,7 @@ class Popularity:
     """score(q, b) = in-degree of b in the relation's train lists + b's number of customers; the same for every q."""
 
     name = "popularity"
+    needs: tuple[Signal, ...] = ()
 
     def __init__(self, train: Snapshot) -> None:
         customers = np.asarray(interactions(train).sum(axis=0)).ravel()
@@ -71,6 +77,7 @@ class CategoryPopularity:
     """:class:`Popularity` with every product of the query's category ranked above every other product."""
 
     name = "category popularity"
+    needs: tuple[Signal, ...] = ("categories",)
 
     def __init__(self, train: Snapshot) -> None:
         self.popularity = Popularity(train).popularity
@@ -78,7 +85,8 @@ class CategoryPopularity:
 
     def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
         pop = self.popularity[relation]
-        same = self.category[None, :] == self.category[np.asarray(queries)][:, None]
+        query = self.category[np.asarray(queries)][:, None]
+        same = (self.category[None, :] == query) & (query >= 0)  # no category is shared with no product
         return (same + pop / (pop.max() + 1.0)).astype(np.float32)
 
 
@@ -89,9 +97,14 @@ class TitleSimilarity:
     """
 
     name = "title similarity"
+    needs: tuple[Signal, ...] = ("titles",)
 
     def __init__(self, train: Snapshot) -> None:
-        titles = ["" if t is None else str(t) for t in train.titles] if train.titles is not None else []
+        n = train.n("Product")
+        if Signals.of(train).lacks("titles") is not None:  # no word to match on: every score is 0
+            self.vectors = sp.csr_matrix((n, 0), dtype=np.float32)
+            return
+        titles = ["" if t is None else str(t) for t in train.titles] if train.titles is not None else [""] * n
         vectorizer = TfidfVectorizer(sublinear_tf=True, dtype=np.float32)
         self.vectors = vectorizer.fit_transform(titles).tocsr()  # rows are l2-normalized
 
@@ -106,6 +119,7 @@ class CoOccurrence:
     """
 
     name = "co-occurrence"
+    needs: tuple[Signal, ...] = ("interactions",)
 
     def __init__(self, train: Snapshot) -> None:
         r = interactions(train)
@@ -128,6 +142,7 @@ class RandomWalk:
     """
 
     name = "random walk"
+    needs: tuple[Signal, ...] = ()  # without customers it walks the lists alone
 
     def __init__(self, train: Snapshot, customer_weight: float = 0.1, hops: int = 2) -> None:
         r = interactions(train)
@@ -154,12 +169,24 @@ class RandomWalk:
         return visits.toarray().astype(np.float32)
 
 
+# in the order the report lists them
+BASELINES = (Popularity, CategoryPopularity, TitleSimilarity, CoOccurrence, RandomWalk)
+
+
+def baselines(train: Snapshot) -> tuple[list[Scorer], list[StepAside]]:
+    """The baselines `train` has the signals for, fitted on it, and those that stepped aside, with why."""
+    signals = Signals.of(train)
+    fitted: list[Scorer] = []
+    aside: list[StepAside] = []
+    for method in BASELINES:
+        missing = [why for why in (signals.lacks(s) for s in method.needs) if why is not None]
+        if missing:
+            aside.append(StepAside(method.name, "; ".join(missing)))
+        else:
+            fitted.append(method(train))
+    return fitted, aside
+
+
 def all_baselines(train: Snapshot) -> list[Scorer]:
-    """Every baseline, fitted on `train`, in the order the report lists them."""
-    return [
-        Popularity(train),
-        CategoryPopularity(train),
-        TitleSimilarity(train),
-        CoOccurrence(train),
-        RandomWalk(train),
-    ]
+    """Every baseline `train` has the signals for, fitted on it, in the order the report lists them."""
+    return baselines(train)[0]

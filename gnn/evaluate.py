@@ -416,10 +416,12 @@ def _title_vectors(snap: Any) -> tuple[tuple[SparseRows, SparseRows] | None, np.
 METRICS = ("hit@{k}", "ndcg@{k}", "mrr", "auc", "direction", "n", "overlap@{k}", "near_dup@{k}", "n_items")
 
 
-def tables(results: Results, k: int = 10, images: bool = False) -> str:
-    """Markdown: one table per relation and population, methods as rows (``–`` where a metric does not apply)."""
+def tables(results: Results, k: int = 10, images: bool = False, notes: Iterable[object] = ()) -> str:
+    """Markdown: one table per relation and population, methods as rows (``–`` where a metric does not apply),
+    after one line per note (the methods and features that stepped aside, :class:`gnn.signals.StepAside`)."""
     metrics = [m.format(k=k) for m in METRICS]
-    lines = []
+    lines = [f"- {note}" for note in notes]
+    lines += [""] if lines else []
     for relation, pops in results.items():
         for pop, methods in pops.items():
             shown = [m for m in metrics if any(m in row for row in methods.values())]
@@ -431,8 +433,9 @@ def tables(results: Results, k: int = 10, images: bool = False) -> str:
     return "\n".join(lines)
 
 
-def write_report(results: Results, out_dir: Path, k: int = 10) -> Path:
-    """Write ``report.md`` (:func:`tables`) and a bar plot ``<relation>_<population>.png`` of each; returns the .md."""
+def write_report(results: Results, out_dir: Path, k: int = 10, notes: Iterable[object] = ()) -> Path:
+    """Write ``report.md`` (:func:`tables`, `notes` first) and a bar plot ``<relation>_<population>.png`` of each;
+    returns the .md."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -447,7 +450,7 @@ def write_report(results: Results, out_dir: Path, k: int = 10) -> Path:
             _bar_plot(plt, methods, shown, out_dir / f"{relation}_{pop}.png")
     report = out_dir / "report.md"
     header = "# Held-out evaluation\n\nFiltered ranking over all products, per held-out pair; see `gnn/evaluate.py`.\n\n"
-    report.write_text(header + tables(results, k, images=True))
+    report.write_text(header + tables(results, k, images=True, notes=notes))
     return report
 
 

@@ -55,14 +55,14 @@ class FeaturePipeline:
         if len(titles) > max_fit:
             titles = titles[np.sort(np.random.default_rng(seed).choice(len(titles), max_fit, replace=False))]
         vocab, idf = vocabulary(titles, min_df, max_vocab)
-        pipe = FeaturePipeline(
-            vocab, idf, np.zeros((0, len(vocab)), np.float32), np.asarray(snap.ids["Category"])
-        )
-        k = max(1, min(text_dim, len(vocab) - 1, len(titles) - 1))
-        if len(vocab) > 1:
-            pipe.components = lsa_components(pipe.tfidf(titles), k, seed)
-        else:  # no vocabulary to speak of (a toy catalog): title features are zero
-            pipe.components = np.zeros((1, len(vocab)), np.float32)
+        # always `text_dim` rows, so the model's input has one shape whatever the catalog: the SVD's components
+        # first, then zero rows where the vocabulary has fewer (a toy catalog), all zero when it has none (a
+        # catalog without titles: the text block steps aside, see gnn.signals)
+        components = np.zeros((text_dim, len(vocab)), np.float32)
+        pipe = FeaturePipeline(vocab, idf, components, np.asarray(snap.ids["Category"]))
+        k = min(text_dim, len(vocab) - 1, len(titles) - 1)
+        if k >= 1:
+            components[:k] = lsa_components(pipe.tfidf(titles), k, seed)
         return pipe
 
     def tfidf(self, titles: np.ndarray | list[str | None]) -> SparseRows:

@@ -9,6 +9,7 @@ the same schema will do: a product the model never saw is embedded from its titl
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,9 +18,10 @@ from torch_geometric.data import HeteroData
 
 from gnn.data import encoder_inputs, to_hetero
 from gnn.features import FeaturePipeline
-from gnn.model import LinkModel
+from gnn.model import LinkModel, PairTerm
 from gnn.pair_features import PAIR_FEATURES, PairFeatures
 from gnn.registry import CONFIG_FILE, FEATURES_FILE, MODEL_FILE, ArtifactError, Registry
+from gnn.signals import StepAside, model_steps_aside
 from gnn.sparse import SparseRows
 from gnn.text import titles_of, word_tfidf
 from graph.snapshot import Snapshot
@@ -87,6 +89,11 @@ class GNNScorer:
             scorer's memory (about 12 bytes per cell, with the structural term's hidden units).
         distinct: what complement scores push down (:class:`Distinct`); None: raw decoder scores.
         titles: the products' titles, for `distinct`'s near-duplicates (None: none).
+        stepped_aside: the model's features that are constant on this catalog (:func:`gnn.signals.model_steps_aside`),
+            which a report prints beside the scores.
+
+    What the scorer read stays inspectable, so a test (or an audit) can check that no held-out pair reached it:
+    ``graph`` is the message graph the embeddings ``z`` were passed over, ``pairs`` the pair features' arrays.
     """
 
     name = "gnn"
@@ -101,6 +108,7 @@ class GNNScorer:
         distinct: Distinct | None = None,
         titles: np.ndarray | None = None,
         name: str = "gnn",
+        stepped_aside: Sequence[StepAside] = (),
     ) -> None:
         self.model = model.eval()
         self.pairs = pairs
@@ -113,8 +121,10 @@ class GNNScorer:
             words = word_tfidf(titles)
             if len(words.indices):
                 self.words = (words, words.transpose())
+        self.stepped_aside = list(stepped_aside)
+        self.graph = data.to(self.device)
         with torch.no_grad():
-            self.z = model.encoder(**encoder_inputs(data.to(self.device), sparse=True))
+            self.z = model.encoder(**encoder_inputs(self.graph, sparse=True))
 
     def without_distinct(self, name: str = "gnn (no exclusion)") -> GNNScorer:
         """The same model and embeddings with raw complement scores (the ablation of :class:`Distinct`)."""
@@ -160,7 +170,9 @@ class GNNScorer:
 def pair_feature_count(model: LinkModel, relation: str) -> int:
     """How many of :data:`~gnn.pair_features.PAIR_FEATURES` the model's structural term of `relation` reads: all
     of them for a model of this code, the first ones for a run saved before later rows were appended."""
-    return int(model.pair_terms[relation].lin1.in_features)
+    term = model.pair_terms[relation]
+    assert isinstance(term, PairTerm)
+    return term.lin1.in_features
 
 
 def build_model(
@@ -224,4 +236,5 @@ def load_scorer(registry: Registry, version: str | None, snap: Snapshot) -> GNNS
         prepared.pair_features(),
         distinct=Distinct.of(config),
         titles=titles_of(snap),
+        stepped_aside=model_steps_aside(pipeline, snap),
     )

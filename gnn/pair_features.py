@@ -105,7 +105,8 @@ _REVIEWED_AND_CONTENT = (
     # the same, each customer weighted 1/their interaction count
     _two_hop("reviewed_ra", lambda f: f.rt, lambda f: f.r_ra, "paths"),
     _two_hop("title_cos", lambda f: f.tfidf, lambda f: f.tfidf_t, "value"),  # paths through shared words
-    _of_both("same_category", lambda f: f.category, np.equal),
+    # a product without a category shares it with none (else every uncategorized pair would be "same")
+    _of_both("same_category", lambda f: f.category_or_none, np.equal),
 )
 
 PAIR_FEATURES: dict[str, tuple[PairFeature, ...]] = {
@@ -184,6 +185,7 @@ class PairFeatures:
     tfidf: SparseRows
     tfidf_t: SparseRows
     category: np.ndarray  # int64 [n]
+    category_or_none: np.ndarray  # int64 [n]: the category, or a value of the product's own where it has none
     bought_in: np.ndarray  # float32 [n] log1p degrees and counts
     bought_out: np.ndarray
     viewed_deg: np.ndarray
@@ -220,6 +222,7 @@ class PairFeatures:
         self.tfidf = tfidf
         self.tfidf_t = tfidf.transpose()
         self.category = np.asarray(category, np.int64)
+        self.category_or_none = np.where(snap.product_category() >= 0, self.category, -1 - np.arange(n))
         self.bought_in = np.log1p(self.bt.row_sums()).astype(np.float32)
         self.bought_out = np.log1p(self.b.row_sums()).astype(np.float32)
         self.viewed_deg = np.log1p(self.vs.row_sums()).astype(np.float32)

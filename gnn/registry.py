@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from gnn.signals import model_steps_aside
 from graph.schema import LEARNED_TYPES, RELATIONS
 
 if TYPE_CHECKING:
@@ -356,6 +357,8 @@ def save_run(
         "split_seed": result.split.seed,  # what `kgrec evaluate` re-cuts the split with, and checks
         "split_fingerprint": result.split.fingerprint(),
         "metrics": {"valid": result.valid, "best_epoch": result.best_epoch},
+        # the features that were constant on this catalog (no titles, categories or customers), with why
+        "stepped_aside": [str(s) for s in model_steps_aside(result.pipeline, result.split.train)],
         "timings": {**result.timings, **timings},
         "device": str(next(result.model.parameters()).device),
     }

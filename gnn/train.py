@@ -34,6 +34,7 @@ from gnn.objective import Episode, Examples, episode, hard_negatives, losses
 from gnn.pair_features import PairFeatures
 from gnn.registry import TrainResult, data_fingerprint, save_checkpoint
 from gnn.sampler import HardNegatives, HeteroNeighborSampler
+from gnn.signals import model_steps_aside
 from gnn.sparse import SparseRows
 from gnn.split import Split, make_split
 from gnn.text import titles_of
@@ -65,6 +66,10 @@ class Trainer:
             split.train, text_dim=config.text_dim, seed=config.seed
         )
         self.prepared = Prepared.of(split.train, self.pipeline)
+        for note in model_steps_aside(
+            self.pipeline, split.train
+        ):  # a catalog without titles, categories, ...
+            log.info("stepped_aside what=%r why=%r", note.what, note.why)
         self.brands = split.train.n("Brand") > 0
         torch.manual_seed(config.seed)
         self.model = build_model(config.to_dict(), self.pipeline, self.brands).to(self.device)

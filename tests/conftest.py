@@ -13,6 +13,7 @@ import pytest
 from tests.prerequisites import unavailable
 
 BEAUTY = Path(__file__).resolve().parents[1].parent / "shared/data/amazon-beauty"
+CELLPHONES = Path(__file__).resolve().parents[1].parent / "shared/data/amazon-cellphones"
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +22,15 @@ def beauty() -> Path:
     if not BEAUTY.is_dir():
         unavailable(f"{BEAUTY} is not there")
     return BEAUTY
+
+
+@pytest.fixture(scope="session")
+def cellphones() -> Path:
+    """The Amazon Cell Phones files (../shared/data/README.md), a real catalog without titles; missing, the tests
+    that read them skip, or fail in CI."""
+    if not CELLPHONES.is_dir():
+        unavailable(f"{CELLPHONES} is not there")
+    return CELLPHONES
 
 
 @pytest.fixture(scope="session")

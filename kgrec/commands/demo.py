@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "amazon-beauty"
 PRESET = "quick"  # gnn/config.py's PRESETS: the demo trains in under 2 minutes, near the full run's quality
 K = 5
+NO_TITLE = "(no title)"  # a catalog without titles (Cell Phones) shows ids alone
 
 QUERY = """query Demo($id: ID!) {
   product(id: $id) { id title }
@@ -80,19 +81,28 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _files(data: Path) -> tuple[Path, Path]:
+    """The meta file and the reviews file of `data`: ``reviews_*`` (the 2014 names) or, as the 2018 release names
+    them, ``<Category>_5.json.gz`` (any other ``*.json*`` beside the meta file)."""
     metas = sorted(data.glob("meta_*.json*"))
-    reviews = sorted(data.glob("reviews_*.json*"))
+    reviews = sorted(data.glob("reviews_*.json*")) or sorted(
+        p for p in data.glob("*.json*") if not p.name.startswith("meta_")
+    )
     if not metas or not reviews:
-        raise SystemExit(f"kgrec demo: no meta_*.json[.gz] and reviews_*.json[.gz] in {data}")
+        raise SystemExit(
+            f"kgrec demo: no meta_*.json[.gz] and reviews file (reviews_*.json[.gz] or *_5.json[.gz]) in {data}"
+        )
     return metas[0], reviews[0]
 
 
 def _most_reviewed(snap: Snapshot, among: np.ndarray) -> str | None:
-    """The most reviewed product with a title among the products `among` marks; None when there is none."""
+    """The most reviewed product among the products `among` marks, one with a title where any has one (a catalog
+    without titles shows ids); None when `among` marks none."""
     titles = snap.titles if snap.titles is not None else np.full(snap.n("Product"), None, dtype=object)
     has_title = np.fromiter((bool(t) for t in titles), dtype=np.bool_, count=len(titles))
+    if (among & has_title).any():
+        among = among & has_title
     counts = np.bincount(snap.rel("REVIEWED").indices, minlength=snap.n("Product"))
-    pick = np.where(among & has_title, counts, -1)
+    pick = np.where(among, counts, -1)
     return str(snap.ids["Product"][int(np.argmax(pick))]) if pick.size and pick.max() >= 0 else None
 
 
@@ -160,20 +170,27 @@ def _ask(url: str, product: str) -> dict[str, Any]:
 
 
 def _title(snap: Snapshot, product: str) -> str:
-    assert snap.titles is not None
-    return str(snap.titles[snap.index("Product")[product]] or "(no title)")
+    title = None if snap.titles is None else snap.titles[snap.index("Product")[product]]
+    return str(title or NO_TITLE)
+
+
+def _quoted_title(snap: Snapshot, product: str) -> str:
+    """`` “title”`` after a product id, nothing where it has none."""
+    title = _title(snap, product)
+    return "" if title == NO_TITLE else f" “{title}”"
 
 
 def _show(snap: Snapshot, product: str, data: dict[str, Any]) -> None:
     """The model's lists with titles (* where the observed list has the product too), then the observed lists."""
-    print(f"\nProduct {product}: {data['product']['title']}")
+    print(f"\nProduct {product}: {data['product']['title'] or NO_TITLE}")
     for relation, (name, label) in FIELDS.items():
         observed = _observed(snap, product, relation)
         print(f"\n{label}, learned by the model (* also in the observed list):")
         for rec in data[name]:
             mark = "*" if rec["product"]["id"] in observed else " "
             print(
-                f"  {rec['score']:7.3f} {mark} {rec['product']['id']}  {rec['product']['title']}   [{rec['reason']}]"
+                f"  {rec['score']:7.3f} {mark} {rec['product']['id']}  {rec['product']['title'] or NO_TITLE}"
+                f"   [{rec['reason']}]"
             )
         print(f"  what the observed {LABEL_TYPE[relation].lower()} list says, before any model:")
         for asin in observed[:K]:
@@ -193,12 +210,13 @@ def _added(snap: Snapshot, url: str) -> None:
         return
     data = _ask(url, listless)
     firsts = {
-        name: (data[name][0]["product"]["title"] if data[name] else None) for name, _ in FIELDS.values()
+        name: (data[name][0]["product"]["title"] or data[name][0]["product"]["id"] if data[name] else None)
+        for name, _ in FIELDS.values()
     }
     print(
         f"\nwhat the model added: {n_listless} of {snap.n('Product')} products have no also_bought and no "
-        f"also_viewed list, so nothing to serve before a model; the model answers for them, e.g. {listless} "
-        f"“{_title(snap, listless)}”: {len(data['bundle'])} in its bundle (first: “{firsts['bundle']}”), "
+        f"also_viewed list, so nothing to serve before a model; the model answers for them, e.g. {listless}"
+        f"{_quoted_title(snap, listless)}: {len(data['bundle'])} in its bundle (first: “{firsts['bundle']}”), "
         f"{len(data['similar'])} similar (first: “{firsts['similar']}”)"
     )
 
@@ -220,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     product = args.product or _most_reviewed(snap, _with_lists(snap)[0])
     if product is None:
         print(
-            f"kgrec demo: no product in {args.store_dir} has a title and both lists: pass --product",
+            f"kgrec demo: no product in {args.store_dir} has both lists: pass --product",
             file=sys.stderr,
         )
         return 2
@@ -256,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nGraphQL server: {url}  (GraphiQL in a browser; POST queries as JSON)")
         print(
             f"try: curl -s {url} -H 'content-type: application/json' "
-            f'-d \'{{"query":"{{ bundle(productId: \\"{product}\\", k: 3) {{ product {{ title }} score }} }}"}}\''
+            f'-d \'{{"query":"{{ bundle(productId: \\"{product}\\", k: 3) {{ product {{ id title }} score }} }}"}}\''
         )
         if args.exit:
             return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 import time
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from gnn.model_scorer import GNNScorer
     from gnn.registry import Registry
     from graph.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -43,11 +46,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--out", type=Path, help="also write report.md, bar plots, results.json and split.npz here"
     )
     p.add_argument("--baselines-only", action="store_true", help="skip the GNN even when a run exists")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from gnn.baselines import all_baselines
+    from gnn.baselines import baselines
     from gnn.evaluate import evaluate, tables, write_report
     from gnn.registry import ArtifactError, Registry
     from gnn.split import make_split
@@ -80,25 +84,32 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
 
-    scorers = all_baselines(split.train)
+    # a method or feature that needs a signal this catalog lacks (titles, categories, customers) steps aside,
+    # and the report says so, one line each (gnn/signals.py)
+    scorers, stepped_aside = baselines(split.train)
     if version is not None:
         gnn = _gnn_scorer(registry, version, split.train)
         if gnn is not None:
             # the model as served, and without its complement push-down of substitutes and near-duplicates
             scorers += [gnn, gnn.without_distinct()] if gnn.distinct is not None else [gnn]
-    results = evaluate(split, scorers, progress=True)
+            stepped_aside += gnn.stepped_aside
+    for note in stepped_aside:
+        log.info("stepped_aside what=%r why=%r", note.what, note.why)
+    results = evaluate(split, scorers, progress=not args.no_progress)
     seconds = time.perf_counter() - started
 
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        write_report(results, args.out)
+        write_report(results, args.out, notes=stepped_aside)
         (args.out / "results.json").write_text(json.dumps(_finite(results), indent=2))
         split.save(args.out / "split.npz")
     if args.json:
         print(json.dumps(_finite(results), indent=2))
+        for note in stepped_aside:  # stdout is the JSON alone
+            print(f"kgrec evaluate: {note}", file=sys.stderr)
     else:
         print(f"split seed {seed}, fingerprint {split.fingerprint()}; {seconds:.1f} s\n")
-        print(tables(results))
+        print(tables(results, notes=stepped_aside))
         if args.out:
             print(f"report: {args.out / 'report.md'}")
     return 0

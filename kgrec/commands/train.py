@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"run {trained.version}{' (promoted)' if args.promote else ''} in {args.registry}")
     print(f"  {describe(trained)}")
+    for note in manifest.get("stepped_aside", []):
+        print(f"  {note}")
     for rel, pops in manifest["metrics"]["valid"].items():
         cells = ", ".join(f"{pop} {m['ndcg@10']:.3f}" for pop, m in pops.items())
         print(f"  valid NDCG@10 {rel}: {cells}")
