@@ -54,6 +54,8 @@ def free_port() -> int:
 
 def serve(store: str, registry: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="kgrec-serve-")) / "serve.log"
+    out = log.open("wb")  # the child holds it; closed with the process
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -69,13 +71,14 @@ def serve(store: str, registry: Path, env: dict[str, str]) -> tuple[subprocess.P
         ],
         cwd=ROOT,
         env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     while True:  # wait for the first index to serve; a dead server is an error, not a wait
         if proc.poll() is not None:
-            raise SystemExit(f"kgrec serve exited with {proc.returncode}")
+            tail = log.read_text()[-2000:]
+            raise SystemExit(f"kgrec serve exited with {proc.returncode}:\n{tail}")
         try:
             if httpx.get(url + "/readyz", timeout=2).status_code == 200:
                 return proc, url
