@@ -77,6 +77,11 @@ class TrainConfig:
     bundle_exclude_similar: int = setting(
         10, cast=to_int, help="complements push down the query's top N substitutes by the same model (0: off)"
     )
+    bundle_tune: bool = setting(
+        True,
+        cast=to_bool,
+        help="choose bundle_exclude_similar among 10, 3, 0 on the validation pairs (needs validate)",
+    )
     bundle_near_duplicate: float = setting(
         0.5, cast=to_float, help="complements push down titles with word TF-IDF cosine above this (1: off)"
     )

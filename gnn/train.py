@@ -79,6 +79,7 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
+        self.distinct_tuning: dict[int, float] = {}  # validation NDCG per bundle_exclude_similar tried
         self.best: tuple[float, int, dict[str, torch.Tensor]] = (float("-inf"), -1, {})
         self.bad_epochs = 0
         # Validation: split.valid (warm), and cold and new products carved out of the train graph here, so that
@@ -281,18 +282,43 @@ class Trainer:
             titles=titles_of(self.split.train),
         )
 
-    def validate(self) -> dict[str, dict[str, dict[str, float]]]:
+    def validate(self, relations: tuple[str, ...] = RELATIONS) -> dict[str, dict[str, dict[str, float]]]:
         """Filtered ranking metrics of the validation pairs, relation -> population -> metric."""
         from gnn.evaluate import known_partners, rank_metrics
 
         scorer = self.scorer(self.graph)
         out: dict[str, dict[str, dict[str, float]]] = {}
         for relation, pops in self.valid_pairs.items():
+            if relation not in relations:
+                continue
             known = known_partners(self.split, relation, pure=True)
             out[relation] = {
                 pop: rank_metrics(scorer, relation, pairs, known) for pop, pairs in pops.items() if len(pairs)
             }
         return out
+
+    def tune_distinct(self, candidates: tuple[int, ...] = (10, 3, 0), tolerance: float = 0.02) -> int:
+        """Choose how many of a query's own top substitutes its complements push down (``bundle_exclude_similar``)
+        on the validation pairs: the most of `candidates` whose mean complement NDCG@10 over warm, cold and new
+        validation queries is within `tolerance` of the best. A catalog whose substitute lists are rich (Beauty)
+        keeps its bundles clear of them; one whose substitutes are few and noisy (Cell Phones: 12,930 also_view
+        pairs) would lose true complements to a poor similar list, and keeps fewer out. Sets the config (stored
+        with the run); returns the choice."""
+        scores = {}
+        for n in candidates:
+            self.config.bundle_exclude_similar = n
+            valid = self.validate(("complement",))["complement"]
+            scores[n] = float(np.mean([m["ndcg@10"] for m in valid.values()]))
+        best = max(scores.values())
+        chosen = max(n for n, v in scores.items() if v >= (1.0 - tolerance) * best)
+        self.config.bundle_exclude_similar = chosen
+        log.info(
+            "bundle_exclude_similar=%d %s",
+            chosen,
+            " ".join(f"valid_complement_ndcg@10[{n}]={v:.4f}" for n, v in scores.items()),
+        )
+        self.distinct_tuning = scores
+        return chosen
 
     def state(self) -> dict[str, Any]:
         return {
@@ -321,7 +347,8 @@ class Trainer:
         differs = sorted(
             k
             for k in mine
-            if k not in ("epochs", "patience", "device", "threads") and saved.get(k) != mine[k]
+            if k not in ("epochs", "patience", "device", "threads", "bundle_exclude_similar")
+            and saved.get(k) != mine[k]
         )
         if differs:
             raise ValueError(
@@ -371,6 +398,8 @@ class Trainer:
                 break
         if self.best[2]:
             self.model.load_state_dict(self.best[2])
+        if c.validate and c.bundle_tune:
+            self.tune_distinct()
         valid = self.validate() if c.validate else {}
 
         def mean(key: str) -> float:
