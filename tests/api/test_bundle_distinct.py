@@ -42,7 +42,7 @@ def ids(data: dict, field: str) -> list[str]:
 
 
 def test_bundle_leaves_out_the_products_similar_list_and_spreads_over_groups(tmp_path) -> None:
-    server = start_server(tmp_path / "on", art=artifact())
+    server = start_server(tmp_path / "on", art=artifact(), extra_env={"KGREC_BUNDLE_EXCLUDE_SIMILAR": "10"})
     try:
         similar = ids(server.data(SIMILAR), "similar")
         assert {"C01", "C02"} <= set(similar)  # the fixture puts two of C00's substitutes in its bundle list
@@ -59,8 +59,9 @@ def test_bundle_leaves_out_the_products_similar_list_and_spreads_over_groups(tmp
         stop_server(server)
 
 
-def test_the_exclusion_is_a_setting(tmp_path) -> None:
-    server = start_server(tmp_path / "off", art=artifact(), extra_env={"KGREC_BUNDLE_EXCLUDE_SIMILAR": "0"})
+def test_the_exclusion_is_a_setting_off_by_default(tmp_path) -> None:
+    """Off by default: a model's own lists carry the push-down its run chose on validation pairs."""
+    server = start_server(tmp_path / "off", art=artifact())
     try:
         assert ids(server.data(BUNDLE % "false"), "bundle") == ["C02", "L00", "C01", "L01"]
     finally:
