@@ -53,6 +53,9 @@ class ServingIndex:
     lists: dict[str, CSR]
     embeddings: np.ndarray
     loaded_at: float = field(default_factory=time.time)
+    # what each product is for, by the model (int64 [n], from the artifact's groups): `diverse` spreads a list
+    # over these; None: over leaf categories
+    groups: np.ndarray | None = None
 
     def row(self, relation: str, pos: int) -> tuple[np.ndarray, np.ndarray]:
         """(positions, scores) of `pos`'s `relation` list, best first, at most :data:`MAX_LIST` long."""
@@ -74,13 +77,16 @@ class ServingIndex:
         blocked_pairs: np.ndarray | None = None,
         keep: Filter | None = None,
         diverse: bool = False,
+        exclude_similar: int = 0,
     ) -> Ranked:
         """The top `k` of `anchor`'s `relation` list after rules and filters.
 
         Pins come first (in pin order, with the list's top score so scores stay descending); then blocked
         products (`blocked`: a bool mask over the catalog; `blocked_pairs`: positions blocked for this anchor)
         and filtered ones are removed; pins obey blocks and filters too, since a block is the stronger statement.
-        With `diverse`, the unpinned rest takes the best product of each leaf category first, then fills by rank.
+        With `diverse`, the unpinned rest takes the best product of each group first (the model's groups of what
+        a product is for, else leaf categories), then fills by rank. With `exclude_similar` N, a complement list
+        loses the anchor's top N substitutes (what a bundle is not: gnn/labels.py); pins stay.
         """
         idx, sc = self.row(relation, anchor)
         top = float(sc[0]) if len(sc) else 1.0
@@ -100,9 +106,13 @@ class ServingIndex:
         if keep is not None:
             ok &= keep.keep(catalog, cand)
         pinned = np.arange(len(cand)) < n_pins
+        if exclude_similar > 0 and relation == "complement":
+            similar = self.row("substitute", anchor)[0][:exclude_similar]
+            ok &= pinned | ~np.isin(cand, similar)
         cand, scores, pinned = cand[ok], scores[ok], pinned[ok]
         if diverse:
-            order = diversify(catalog.leaf_category[cand], int(pinned.sum()), k)
+            groups = catalog.leaf_category if self.groups is None else self.groups
+            order = diversify(groups[cand], int(pinned.sum()), k)
             cand, scores, pinned = cand[order], scores[order], pinned[order]
         return Ranked(cand[:k], scores[:k], pinned[:k])
 
@@ -249,4 +259,11 @@ def model_index(version: str, artifact: ServingArtifact, catalog: Catalog) -> Se
         )
     emb = np.zeros((catalog.n, artifact.embeddings.shape[1]), dtype=np.float32)
     emb[pos] = artifact.embeddings
-    return ServingIndex(version=version, source="registry", lists=lists, embeddings=_normalize(emb))
+    groups = None
+    if artifact.groups is not None:
+        # a product the artifact does not cover is a group of its own (negative ids, apart from the model's)
+        groups = -1 - np.arange(catalog.n, dtype=np.int64)
+        groups[pos] = artifact.groups
+    return ServingIndex(
+        version=version, source="registry", lists=lists, embeddings=_normalize(emb), groups=groups
+    )

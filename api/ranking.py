@@ -47,6 +47,7 @@ def related(
         blocked_pairs=rules.blocked_pairs.get((relation, anchor)),
         keep=keep,
         diverse=diverse,
+        exclude_similar=ctx.settings.bundle_exclude_similar,
     )
     because = f"{VERBS[relation]} {_label(catalog, anchor)}"
     answer = RankedAnswer(

@@ -101,6 +101,14 @@ class Settings:
     )
     max_cost: int = setting(5000, cast=to_int, help="the highest estimated cost of one query")
     # background refreshes
+    bundle_exclude_similar: int = setting(
+        0,
+        cast=to_int,
+        help=(
+            "a bundle also leaves out the product's top N similar products at serving, the observed lists' too "
+            "(0: off; a model's lists already push down the number its run chose); merchandisers' pins stay"
+        ),
+    )
     reload_interval_s: float = setting(2.0, cast=to_float, help="how often PROMOTED is polled (seconds)")
     rules_interval_s: float = setting(
         3.0,

@@ -42,6 +42,11 @@ class TrainConfig:
         cast=list_of(to_float),
         help="shares of uniform, same-category, popular and two-hop negatives (gnn.sampler.HardNegatives)",
     )
+    substitute_negatives: float = setting(
+        0.15,
+        cast=to_float,
+        help="share of complement negatives drawn among the query's substitutes (co-viewed products)",
+    )
     max_positives: int = setting(
         8000, cast=to_int, help="supervision pairs per relation and epoch (a sample of the episode's)"
     )
@@ -67,6 +72,22 @@ class TrainConfig:
     )
     valid_cold: float = setting(0.02, cast=to_float, help="share of products carved out as cold validation")
     valid_new: float = setting(0.02, cast=to_float, help="share of products carved out as new validation")
+    # what a bundle is not (gnn.model_scorer.Distinct): applied where complements are ranked for serving and
+    # evaluation
+    bundle_exclude_similar: int = setting(
+        10, cast=to_int, help="complements push down the query's top N substitutes by the same model (0: off)"
+    )
+    bundle_tune: bool = setting(
+        True,
+        cast=to_bool,
+        help="choose bundle_exclude_similar among 10, 3, 0 on the validation pairs (needs validate)",
+    )
+    bundle_near_duplicate: float = setting(
+        0.5, cast=to_float, help="complements push down titles with word TF-IDF cosine above this (1: off)"
+    )
+    bundle_penalty: float = setting(
+        1e4, cast=to_float, help="how far they are pushed down (larger than any score gap: excluded)"
+    )
     top_k: int = setting(100, cast=to_int, help="learned edges kept per product and relation")
     device: str = setting("auto", cast=to_str, help="auto, cpu or cuda")
     # one thread: on a shared CPU, two threads of one process spend much of their time waiting for each other

@@ -22,6 +22,12 @@ Metrics per (relation, population, method), averaged over held-out pairs:
 
 :func:`evaluate` returns ``{relation: {population: {method: {metric: value}}}}``, e.g.
 ``results["complement"]["warm"]["popularity"]["ndcg@10"]``; :func:`write_report` renders it.
+
+Labels follow the rule of :mod:`gnn.labels`: the ``complement`` table scores the *pure* held-out complement pairs
+(co-bought, co-viewed in neither direction) with pure partners filtered, so a method that ranks the query's
+co-viewed co-purchases (its substitutes) above a pure partner pays for it; ``complement_all`` scores every
+held-out also_bought pair with every also_bought partner filtered, as before the rule. ``distinct`` says how much
+each method's top complements repeat the product (:func:`distinctness`), the observed lists included.
 """
 
 from __future__ import annotations
@@ -33,8 +39,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from gnn.labels import complement_labels, pure_pairs, viewed_keys
 from gnn.scoring import Scorer
+from gnn.sparse import SparseRows
 from gnn.split import POPULATIONS, Split
+from gnn.text import titles_of, word_tfidf
 from graph.schema import LABEL_TYPE, RELATIONS
 
 Results = dict[str, dict[str, dict[str, dict[str, float]]]]
@@ -43,11 +52,17 @@ IN_DEGREE = "in-degree"
 _CELLS = 1 << 22
 
 
-def known_partners(split: Split, relation: str) -> sp.csr_matrix:
-    """Boolean ``[n, n]``: row q marks q itself and every partner q lists in `relation` in the full graph."""
-    csr = split.full.rel(LABEL_TYPE[relation])
+def known_partners(split: Split, relation: str, pure: bool = False) -> sp.csr_matrix:
+    """Boolean ``[n, n]``: row q marks q itself and every partner q lists in `relation` in the full graph.
+
+    With `pure` (complements), only q's partners that are complements by the label rule (:mod:`gnn.labels`): a
+    co-viewed co-purchase is then a wrong answer to rank below a pure partner, not a true one to filter.
+    """
     n = split.full.n("Product")
-    src, dst = csr.coo()
+    if pure and relation == "complement":
+        src, dst = complement_labels(split.full)
+    else:
+        src, dst = split.full.rel(LABEL_TYPE[relation]).coo()
     rows = np.concatenate([src, np.arange(n)])
     cols = np.concatenate([dst, np.arange(n)])
     return sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n, n))
@@ -139,12 +154,18 @@ def _expected_rank_metrics(
 
 def one_way_pairs(known: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
     """The pairs a->b whose reverse b->a `known` (:func:`known_partners` of complements) does not list."""
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2)
     reverse = np.asarray(known[pairs[:, 1], pairs[:, 0]]).ravel().astype(bool)
     return pairs[~reverse]
 
 
 def direction_accuracy(scorer: Scorer, pairs: np.ndarray, n_products: int) -> float:
-    """Share of `pairs` (a, b) with score(a->b) > score(b->a), ties half; complements only."""
+    """Share of `pairs` (a, b) with score(a->b) > score(b->a), ties half; complements only.
+
+    A scorer with ``raw_scores`` (the GNN) is compared on those: the direction is what the model's pair score
+    says, before a list pushes down the query's own substitutes (:class:`gnn.model_scorer.Distinct`), which
+    is a property of each end's list and not of the pair."""
     if len(pairs) == 0:
         return float("nan")
     forward = _pair_scores(scorer, pairs, n_products)
@@ -162,12 +183,13 @@ def in_degree_direction(split: Split, pairs: np.ndarray) -> float:
 
 
 def _pair_scores(scorer: Scorer, pairs: np.ndarray, n_products: int) -> np.ndarray:
-    """score(a->b) for each pair, scoring each distinct query once."""
+    """score(a->b) for each pair, scoring each distinct query once (raw scores where the scorer has them)."""
     queries, row = np.unique(pairs[:, 0], return_inverse=True)
     out = np.empty(len(pairs), dtype=np.float64)
+    score = getattr(scorer, "raw_scores", scorer.scores)
     for lo, hi in _batches(len(queries), n_products):
         idx = np.flatnonzero((row >= lo) & (row < hi))
-        scores = scorer.scores("complement", queries[lo:hi])
+        scores = score("complement", queries[lo:hi])
         out[idx] = scores[row[idx] - lo, pairs[idx, 1]]
     return out
 
@@ -178,6 +200,20 @@ def _batches(count: int, width: int) -> Iterable[tuple[int, int]]:
     return ((lo, min(lo + step, count)) for lo in range(0, count, step))
 
 
+def labelled_pairs(
+    split: Split, relation: str, population: str, viewed: np.ndarray | None = None
+) -> np.ndarray:
+    """The held-out pairs of `population` that are `relation`'s labels by the rule of :mod:`gnn.labels`.
+
+    ``complement``: the pure ones (co-bought, co-viewed in neither direction); ``complement_all``: every held-out
+    also_bought pair; ``substitute``: every held-out also_viewed pair.
+    """
+    if relation == ALL_COMPLEMENTS:
+        return split.heldout["complement"][population]
+    pairs = split.heldout[relation][population]
+    return pure_pairs(split.full, pairs, viewed) if relation == "complement" else pairs
+
+
 def evaluate(
     split: Split,
     scorers: list[Scorer],
@@ -186,31 +222,198 @@ def evaluate(
     seed: int = 0,
     progress: bool = False,
 ) -> Results:
-    """Score every method on every relation and population of `split`; see the module docstring for the layout."""
+    """Score every method on every relation and population of `split`; see the module docstring for the layout.
+
+    Tables: ``complement`` (pure pairs: the label rule), ``substitute``, ``complement_all`` (every also_bought
+    pair, as labelled before the rule) and ``distinct`` (:func:`distinctness`).
+    """
     from tqdm import tqdm
 
-    jobs = [(relation, pop, s) for relation in RELATIONS for pop in POPULATIONS for s in scorers]
-    results: Results = {relation: {pop: {} for pop in POPULATIONS} for relation in RELATIONS}
-    known = {relation: known_partners(split, relation) for relation in RELATIONS}
+    tables_ = (*RELATIONS, ALL_COMPLEMENTS)
+    jobs = [(table, pop, s) for table in tables_ for pop in POPULATIONS for s in scorers]
+    results: Results = {table: {pop: {} for pop in POPULATIONS} for table in tables_}
+    known = {relation: known_partners(split, relation, pure=True) for relation in RELATIONS}
+    known[ALL_COMPLEMENTS] = known_partners(split, "complement")
+    viewed = viewed_keys(split.full)
+    pairs = {(t, pop): labelled_pairs(split, t, pop, viewed) for t in tables_ for pop in POPULATIONS}
+    # one-way: the reverse is not co-bought at all (a pure pair whose reverse is a co-viewed co-purchase has one)
     one_way = {
-        pop: one_way_pairs(known["complement"], split.heldout["complement"][pop]) for pop in POPULATIONS
+        (t, pop): one_way_pairs(known[ALL_COMPLEMENTS], pairs[(t, pop)])
+        for t in ("complement", ALL_COMPLEMENTS)
+        for pop in POPULATIONS
     }
-    for relation, pop, scorer in tqdm(jobs, desc="evaluate", disable=not progress):
-        pairs = split.heldout[relation][pop]
-        row: dict[str, float] = rank_metrics(scorer, relation, pairs, known[relation], k, n_negatives, seed)
-        if relation == "complement":
-            row["direction"] = direction_accuracy(scorer, one_way[pop], split.full.n("Product"))
-            row["n_direction"] = len(one_way[pop])
-        results[relation][pop][scorer.name] = row
-    for pop in POPULATIONS:
-        results["complement"][pop][IN_DEGREE] = {
-            "direction": in_degree_direction(split, one_way[pop]),
-            "n_direction": len(one_way[pop]),
-        }
+    n = split.full.n("Product")
+    bar = tqdm(total=len(jobs), desc="evaluate", disable=not progress)
+    for scorer in scorers:
+        for pop in POPULATIONS:
+            # both complement tables rank the same queries: score them once (when the block fits in memory)
+            memo = _Memo(scorer, pairs[(ALL_COMPLEMENTS, pop)][:, 0], "complement", n)
+            for table in tables_:
+                relation = "complement" if table == ALL_COMPLEMENTS else table
+                ranker = memo if relation == "complement" else scorer
+                row: dict[str, float] = rank_metrics(
+                    ranker, relation, pairs[(table, pop)], known[table], k, n_negatives, seed
+                )
+                if relation == "complement":
+                    row["direction"] = direction_accuracy(scorer, one_way[(table, pop)], n)
+                    row["n_direction"] = len(one_way[(table, pop)])
+                results[table][pop][scorer.name] = row
+                bar.update(1)
+    bar.close()
+    for table in ("complement", ALL_COMPLEMENTS):
+        for pop in POPULATIONS:
+            results[table][pop][IN_DEGREE] = {
+                "direction": in_degree_direction(split, one_way[(table, pop)]),
+                "n_direction": len(one_way[(table, pop)]),
+            }
+    results[DISTINCT] = distinctness(split, scorers, k=k, seed=seed)
     return results
 
 
-METRICS = ("hit@{k}", "ndcg@{k}", "mrr", "auc", "direction", "n")
+class _Memo:
+    """A scorer's rows for a fixed set of queries of one relation, scored once, then read back by any subset.
+
+    Used where two tables rank the same queries; when the rows would not fit in :data:`MEMO_BYTES`, or a query
+    or relation outside them is asked, it scores afresh."""
+
+    def __init__(self, scorer: Scorer, queries: np.ndarray, relation: str, n: int) -> None:
+        self.scorer, self.relation, self.name = scorer, relation, scorer.name
+        self.queries = np.unique(queries)
+        self.rows: np.ndarray | None = None
+        if 0 < len(self.queries) * n * 4 <= MEMO_BYTES:
+            parts = [
+                scorer.scores(relation, self.queries[lo:hi]) for lo, hi in _batches(len(self.queries), n)
+            ]
+            self.rows = np.concatenate(parts)
+
+    def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
+        if self.rows is not None and relation == self.relation:
+            at = np.searchsorted(self.queries, queries)
+            at = np.minimum(at, len(self.queries) - 1)
+            if (self.queries[at] == queries).all():
+                return self.rows[at]
+        return self.scorer.scores(relation, queries)
+
+
+MEMO_BYTES = 1 << 30  # the most one memo holds (Beauty's largest population: ~60 MB)
+
+# the evaluation's tables besides the two relations
+ALL_COMPLEMENTS = "complement_all"
+DISTINCT = "distinct"
+OBSERVED = "observed lists"
+NEAR_DUPLICATE_COSINE = 0.5
+DISTINCT_QUERIES = 400
+
+
+def distinctness(
+    split: Split,
+    scorers: list[Scorer],
+    k: int = 10,
+    queries: int = DISTINCT_QUERIES,
+    seed: int = 0,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """How much a method's complements repeat the product, per population and method (``observed lists`` too).
+
+    For up to `queries` held-out complement query products of each population (a seeded sample), a method's
+    top `k` complements and top `k` substitutes (the query itself excluded, nothing else filtered: what a shopper
+    would be shown) give:
+
+    - ``overlap@k``: the share of complement items that are also among the substitutes (a bundle repeating
+      `similar`);
+    - ``near_dup@k``: the share of complement items whose title TF-IDF cosine to the query's title is above
+      :data:`NEAR_DUPLICATE_COSINE`, over items where both titles exist (NaN, with ``n_titled`` 0, without titles).
+
+    ``observed lists`` reads the first `k` entries of the query's also_bought and also_viewed lists in the full
+    graph. Shares are pooled over items (sum of hits over sum of items).
+    """
+    rng = np.random.default_rng(seed)
+    vectors, titled = _title_vectors(split.full)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for pop in POPULATIONS:
+        q = np.unique(split.heldout["complement"][pop][:, 0])
+        if len(q) > queries:
+            q = np.sort(rng.choice(q, queries, replace=False))
+        rows: dict[str, dict[str, float]] = {}
+        if len(q) == 0:
+            out[pop] = rows
+            continue
+        observed = {rel: _first_listed(split.full, rel, q, k) for rel in RELATIONS}
+        rows[OBSERVED] = _distinct_row(q, observed["complement"], observed["substitute"], vectors, titled)
+        for scorer in scorers:
+            lists = {rel: _top(scorer, rel, q, k) for rel in RELATIONS}
+            rows[scorer.name] = _distinct_row(q, lists["complement"], lists["substitute"], vectors, titled)
+        out[pop] = rows
+    return out
+
+
+def _top(scorer: Scorer, relation: str, queries: np.ndarray, k: int) -> np.ndarray:
+    """int64 ``[q, k]`` each query's top `k` products by `scorer` (itself excluded), best first."""
+    n_products = None
+    out = []
+    for lo, hi in _batches(len(queries), 1 << 14):
+        s = np.array(scorer.scores(relation, queries[lo:hi]), dtype=np.float32, copy=True)
+        n_products = s.shape[1]
+        s[np.arange(hi - lo), queries[lo:hi]] = -np.inf
+        kk = min(k, n_products - 1)
+        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
+        out.append(np.take_along_axis(part, order, axis=1))
+    return np.concatenate(out) if out else np.empty((0, k), np.int64)
+
+
+def _first_listed(snap: Any, relation: str, queries: np.ndarray, k: int) -> np.ndarray:
+    """int64 ``[q, k]`` the first `k` products of each query's observed `relation` list (-1 pads)."""
+    csr = snap.rel(LABEL_TYPE[relation])
+    out = np.full((len(queries), k), -1, np.int64)
+    for i, qi in enumerate(queries.tolist()):
+        row = csr.indices[csr.indptr[qi] : csr.indptr[qi + 1]][:k]
+        out[i, : len(row)] = row
+    return out
+
+
+def _distinct_row(
+    queries: np.ndarray,
+    bundle: np.ndarray,
+    similar: np.ndarray,
+    vectors: tuple[SparseRows, SparseRows] | None,
+    titled: np.ndarray,
+) -> dict[str, float]:
+    k = bundle.shape[1]
+    valid = bundle >= 0
+    in_similar = np.zeros_like(valid)
+    for i in range(len(queries)):
+        sim = similar[i][similar[i] >= 0]
+        in_similar[i] = np.isin(bundle[i], sim) & valid[i]
+    items = int(valid.sum())
+    row: dict[str, float] = {
+        f"overlap@{k}": float(in_similar.sum() / items) if items else float("nan"),
+        "n_items": items,
+    }
+    if vectors is None:
+        row[f"near_dup@{k}"] = float("nan")
+        row["n_titled"] = 0
+        return row
+    qi = np.repeat(queries, k)[valid.ravel()]
+    bi = bundle.ravel()[valid.ravel()]
+    both = titled[qi] & titled[bi]
+    rows, rows_t = vectors
+    cos = rows.pair_paths(rows_t, qi[both], bi[both])
+    row[f"near_dup@{k}"] = float((cos > NEAR_DUPLICATE_COSINE).mean()) if both.any() else float("nan")
+    row["n_titled"] = int(both.sum())
+    return row
+
+
+def _title_vectors(snap: Any) -> tuple[tuple[SparseRows, SparseRows] | None, np.ndarray]:
+    """Word TF-IDF rows of the titles and their transpose (:func:`gnn.text.word_tfidf`), and which products have
+    a title with a word; (None, all False) when none has."""
+    rows = word_tfidf(titles_of(snap))
+    titled = np.diff(rows.indptr) > 0
+    if not titled.any():
+        return None, titled
+    return (rows, rows.transpose()), titled
+
+
+METRICS = ("hit@{k}", "ndcg@{k}", "mrr", "auc", "direction", "n", "overlap@{k}", "near_dup@{k}", "n_items")
 
 
 def tables(results: Results, k: int = 10, images: bool = False, notes: Iterable[object] = ()) -> str:
@@ -243,7 +446,8 @@ def write_report(results: Results, out_dir: Path, k: int = 10, notes: Iterable[o
     plotted = [f"hit@{k}", f"ndcg@{k}", "mrr", "auc"]
     for relation, pops in results.items():
         for pop, methods in pops.items():
-            _bar_plot(plt, methods, plotted, out_dir / f"{relation}_{pop}.png")
+            shown = [f"overlap@{k}", f"near_dup@{k}"] if relation == DISTINCT else plotted
+            _bar_plot(plt, methods, shown, out_dir / f"{relation}_{pop}.png")
     report = out_dir / "report.md"
     header = "# Held-out evaluation\n\nFiltered ranking over all products, per held-out pair; see `gnn/evaluate.py`.\n\n"
     report.write_text(header + tables(results, k, images=True, notes=notes))

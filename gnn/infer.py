@@ -14,8 +14,9 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from gnn.model_scorer import GNNScorer, Prepared
+from gnn.model_scorer import Distinct, GNNScorer, Prepared
 from gnn.registry import Registry, ServingArtifact, TrainResult, save_run
+from gnn.text import titles_of
 from gnn.train import peak_rss_gib
 from graph.schema import INTERACTION_TYPES, LEARNED_TYPE, RELATIONS
 from graph.snapshot import Snapshot
@@ -58,14 +59,58 @@ def serving_artifact(
     neighbors, scores = {}, {}
     for relation in RELATIONS:
         neighbors[relation], scores[relation] = top_k(scorer, relation, k, progress=progress)
+    embeddings = scorer.z.detach().float().cpu().numpy()
     art = ServingArtifact(
         product_ids=np.asarray(snap.ids["Product"], dtype=object),
         neighbors=neighbors,
         scores=scores,
-        embeddings=scorer.z.detach().float().cpu().numpy(),
+        embeddings=embeddings,
+        groups=purpose_groups(embeddings),
     )
     art.validate()
     return art
+
+
+def purpose_groups(
+    embeddings: np.ndarray, n_groups: int | None = None, iterations: int = 20, seed: int = 0
+) -> np.ndarray:
+    """int32 ``[n]``: a spherical k-means of the (L2-normalized) product embeddings, what each product is for
+    as the model sees it; `n_groups` defaults to about sqrt(n) (110 on Beauty, at most 1,024).
+
+    ``bundle(diverse: true)`` spreads over these rather than over category ids, which may be coarse or
+    anonymous (Beauty's 38): five nail polishes share a group and are not a bundle. Lloyd's iterations in
+    torch, a block of products at a time (bounded memory at catalog scale), from k-means++ seeds.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, np.int32)
+    x = torch.nn.functional.normalize(x, dim=1)
+    k = max(1, min(n_groups or int(round(np.sqrt(n))), 1024, n))
+    g = torch.Generator().manual_seed(seed)
+    block = max(1, (1 << 24) // k)
+    # k-means++ seeding (Arthur and Vassilvitskii, SODA 2007): each next centre drawn in proportion to its
+    # distance from the nearest one so far (1 - cosine, squared)
+    first = int(torch.randint(0, n, (1,), generator=g))
+    centres = torch.empty((k, x.shape[1]), dtype=x.dtype)
+    centres[0] = x[first]
+    nearest = (x @ x[first]).clamp(max=1.0)
+    for c in range(1, k):
+        weight = (1.0 - nearest).clamp(min=0.0) ** 2
+        pick = int(torch.multinomial(weight, 1, generator=g)) if float(weight.sum()) > 0 else c % n
+        centres[c] = x[pick]
+        nearest = torch.maximum(nearest, x @ x[pick])
+    assign = torch.zeros(n, dtype=torch.long)
+    for _ in range(iterations):
+        for lo in range(0, n, block):
+            assign[lo : lo + block] = (x[lo : lo + block] @ centres.T).argmax(dim=1)
+        sums = torch.zeros_like(centres).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=k)
+        empty = counts == 0
+        centres = torch.nn.functional.normalize(sums, dim=1)
+        if bool(empty.any()):  # an empty cluster restarts at a random product
+            centres[empty] = x[torch.randint(0, n, (int(empty.sum()),), generator=g)]
+    return assign.numpy().astype(np.int32)
 
 
 # the observed lists that back a learned pair, per relation: (type, walked both ways)
@@ -188,7 +233,14 @@ def write_run(
     t0 = time.perf_counter()
     prepared = Prepared.of(snap, result.pipeline)
     device = next(result.model.parameters()).device
-    scorer = GNNScorer(result.model, prepared.graph(), prepared.pair_features(), device)
+    scorer = GNNScorer(
+        result.model,
+        prepared.graph(),
+        prepared.pair_features(),
+        device,
+        distinct=Distinct.of(result.config.to_dict()),
+        titles=titles_of(snap),
+    )
     art = serving_artifact(scorer, snap, k=result.config.top_k, progress=progress)
     timings = {"serving_s": time.perf_counter() - t0, "peak_rss_gib": peak_rss_gib()}
     return save_run(registry, result, snap, art, timings, version)

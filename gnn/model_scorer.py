@@ -18,12 +18,12 @@ from torch_geometric.data import HeteroData
 
 from gnn.data import encoder_inputs, to_hetero
 from gnn.features import FeaturePipeline
-from gnn.model import LinkModel
+from gnn.model import LinkModel, PairTerm
 from gnn.pair_features import PAIR_FEATURES, PairFeatures
 from gnn.registry import CONFIG_FILE, FEATURES_FILE, MODEL_FILE, ArtifactError, Registry
 from gnn.signals import StepAside, model_steps_aside
 from gnn.sparse import SparseRows
-from gnn.text import titles_of
+from gnn.text import titles_of, word_tfidf
 from graph.snapshot import Snapshot
 
 
@@ -52,6 +52,31 @@ class Prepared:
         return PairFeatures(snap or self.snap, self.tfidf, self.category)
 
 
+@dataclass(frozen=True)
+class Distinct:
+    """What a complement list is not: the query's own substitutes and near-duplicates (see :mod:`gnn.labels`).
+
+    Scoring complements, the scorer pushes down by `penalty` each candidate among the query's top
+    `exclude_similar` substitutes by the same model, and each candidate whose word TF-IDF title cosine to the
+    query's is above `near_duplicate` (:func:`gnn.text.word_tfidf`; 1 or more: off). A penalty larger than any
+    score gap (the default) is an exclusion that keeps the order among the excluded.
+    """
+
+    exclude_similar: int = 10
+    near_duplicate: float = 0.5
+    penalty: float = 1e4
+
+    @staticmethod
+    def of(config: dict) -> Distinct:
+        """The run config's ``bundle_*`` keys (a run from before them: the defaults)."""
+        d = Distinct()
+        return Distinct(
+            int(config.get("bundle_exclude_similar", d.exclude_similar)),
+            float(config.get("bundle_near_duplicate", d.near_duplicate)),
+            float(config.get("bundle_penalty", d.penalty)),
+        )
+
+
 class GNNScorer:
     """Scores of a :class:`~gnn.model.LinkModel` over one graph; see the module docstring.
 
@@ -62,6 +87,8 @@ class GNNScorer:
         device: where the model runs.
         cells: pair-feature cells of one query block (``queries * n_products * features``), which bounds the
             scorer's memory (about 12 bytes per cell, with the structural term's hidden units).
+        distinct: what complement scores push down (:class:`Distinct`); None: raw decoder scores.
+        titles: the products' titles, for `distinct`'s near-duplicates (None: none).
         stepped_aside: the model's features that are constant on this catalog (:func:`gnn.signals.model_steps_aside`),
             which a report prints beside the scores.
 
@@ -78,32 +105,81 @@ class GNNScorer:
         pairs: PairFeatures,
         device: torch.device | str = "cpu",
         cells: int = 1 << 24,
+        distinct: Distinct | None = None,
+        titles: np.ndarray | None = None,
+        name: str = "gnn",
         stepped_aside: Sequence[StepAside] = (),
     ) -> None:
         self.model = model.eval()
         self.pairs = pairs
         self.device = torch.device(device)
         self.cells = cells
+        self.distinct = distinct
+        self.name = name
+        self.words: tuple[SparseRows, SparseRows] | None = None
+        if distinct is not None and distinct.near_duplicate < 1.0 and titles is not None:
+            words = word_tfidf(titles)
+            if len(words.indices):
+                self.words = (words, words.transpose())
         self.stepped_aside = list(stepped_aside)
         self.graph = data.to(self.device)
         with torch.no_grad():
             self.z = model.encoder(**encoder_inputs(self.graph, sparse=True))
 
+    def without_distinct(self, name: str = "gnn (no exclusion)") -> GNNScorer:
+        """The same model and embeddings with raw complement scores (the ablation of :class:`Distinct`)."""
+        other = object.__new__(GNNScorer)
+        other.__dict__.update(self.__dict__)
+        other.distinct, other.words, other.name = None, None, name
+        return other
+
     def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
+        s = self.raw_scores(relation, queries)
+        d = self.distinct
+        if relation != "complement" or d is None:
+            return s
+        q = np.asarray(queries, np.int64)
+        rows = np.arange(len(q))
+        if d.exclude_similar > 0:
+            sub = self.raw_scores("substitute", q)
+            sub[rows, q] = -np.inf
+            t = min(d.exclude_similar, sub.shape[1] - 1)
+            if t > 0:
+                top = np.argpartition(-sub, t - 1, axis=1)[:, :t]
+                s[rows[:, None], top] -= d.penalty
+        if self.words is not None:
+            words, words_t = self.words
+            s[words.row_paths(words_t, q) > d.near_duplicate] -= d.penalty
+        return s
+
+    def raw_scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
+        """The model's scores, with no :class:`Distinct` push-down."""
         queries = np.asarray(queries, np.int64)
         out = np.empty((len(queries), self.pairs.n), np.float32)
-        chunk = max(1, self.cells // (self.pairs.n * len(PAIR_FEATURES[relation])))
+        count = pair_feature_count(self.model, relation)
+        chunk = max(1, self.cells // (self.pairs.n * count))
         with torch.no_grad():
             for lo in range(0, len(queries), chunk):
                 q = queries[lo : lo + chunk]
-                f = torch.from_numpy(self.pairs.all_targets(relation, q)).to(self.device)
+                f = torch.from_numpy(self.pairs.all_targets(relation, q, count)).to(self.device)
                 s = self.model(relation, self.z[torch.from_numpy(q).to(self.device)], self.z, f, pairs=False)
                 out[lo : lo + len(q)] = s.float().cpu().numpy()
         return out
 
 
-def build_model(config: dict, pipeline: FeaturePipeline, brands: bool) -> LinkModel:
-    """A fresh model of `config` (a :class:`gnn.config.TrainConfig` as a dict) over the pipeline's features."""
+def pair_feature_count(model: LinkModel, relation: str) -> int:
+    """How many of :data:`~gnn.pair_features.PAIR_FEATURES` the model's structural term of `relation` reads: all
+    of them for a model of this code, the first ones for a run saved before later rows were appended."""
+    term = model.pair_terms[relation]
+    assert isinstance(term, PairTerm)
+    return term.lin1.in_features
+
+
+def build_model(
+    config: dict, pipeline: FeaturePipeline, brands: bool, features: dict[str, int] | None = None
+) -> LinkModel:
+    """A fresh model of `config` (a :class:`gnn.config.TrainConfig` as a dict) over the pipeline's features;
+    `features` the pair feature count per relation (default: every row of the table)."""
     from gnn.data import POPULARITY, metadata
     from gnn.model import HeteroSAGE
 
@@ -117,10 +193,11 @@ def build_model(config: dict, pipeline: FeaturePipeline, brands: bool) -> LinkMo
         layers=config["layers"],
         dropout=config["dropout"],
     )
+    counts = {relation: len(rows) for relation, rows in PAIR_FEATURES.items()} | (features or {})
     return LinkModel(
         encoder,
-        len(PAIR_FEATURES["complement"]),
-        len(PAIR_FEATURES["substitute"]),
+        counts["complement"],
+        counts["substitute"],
         out=config["out_dim"],
         pair_hidden=config["pair_hidden"],
     )
@@ -137,17 +214,27 @@ def load_model(registry: Registry, version: str | None) -> tuple[str, LinkModel,
         config = json.loads((run / CONFIG_FILE).read_text())
         pipeline = FeaturePipeline.load(run / FEATURES_FILE)
         saved = torch.load(run / MODEL_FILE, map_location="cpu", weights_only=True)
-        model = build_model(config, pipeline, brands=bool(saved["brands"]))
-        model.load_state_dict(saved["state"])
+        state = saved["state"]
+        features = {
+            relation: int(state[f"pair_terms.{relation}.lin1.weight"].shape[1]) for relation in PAIR_FEATURES
+        }
+        model = build_model(config, pipeline, brands=bool(saved["brands"]), features=features)
+        model.load_state_dict(state)
     except (OSError, KeyError, ValueError, RuntimeError) as e:
         raise ArtifactError(f"run {version!r}: cannot load the model: {type(e).__name__}: {e}") from e
     return version, model, pipeline, config
 
 
 def load_scorer(registry: Registry, version: str | None, snap: Snapshot) -> GNNScorer:
-    """The scorer of run `version` (None: the promoted one) over the graph `snap` (e.g. a split's train)."""
-    _, model, pipeline, _ = load_model(registry, version)
+    """The scorer of run `version` (None: the promoted one) over the graph `snap` (e.g. a split's train), with
+    the run's :class:`Distinct` settings."""
+    _, model, pipeline, config = load_model(registry, version)
     prepared = Prepared.of(snap, pipeline)
     return GNNScorer(
-        model, prepared.graph(), prepared.pair_features(), stepped_aside=model_steps_aside(pipeline, snap)
+        model,
+        prepared.graph(),
+        prepared.pair_features(),
+        distinct=Distinct.of(config),
+        titles=titles_of(snap),
+        stepped_aside=model_steps_aside(pipeline, snap),
     )

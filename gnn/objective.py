@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gnn.labels import pure_mask, pure_pairs, viewed_keys
 from gnn.model import LinkModel
 from gnn.pair_features import PairFeatures
 from gnn.sampler import HardNegatives
@@ -50,7 +51,10 @@ def episode(
     max_positives: int,
 ) -> Episode:
     """Hold out the pairs of `warm`, `cold` and `new` shares of the products of `graph`, as the test split does,
-    keeping at most `max_positives` of each relation's (a seeded sample)."""
+    keeping at most `max_positives` of each relation's (a seeded sample).
+
+    Labels follow :mod:`gnn.labels`: complement positives and known partners are the pure also_bought pairs, so
+    a co-viewed co-purchase of a query is a complement negative (its substitute), never masked as a partner."""
     inner = make_split(
         graph,
         seed=int(rng.integers(1 << 31)),
@@ -60,10 +64,17 @@ def episode(
         valid_frac=0.0,
     )
     n = graph.n("Product")
+    viewed = viewed_keys(graph)
     supervision, known = {}, {}
     for relation in RELATIONS:
         pos = np.concatenate([inner.heldout[relation][p] for p in inner.heldout[relation]])
         train_src, train_dst = graph.rel(LABEL_TYPE[relation]).coo()
+        if (
+            relation == "complement"
+        ):  # the label rule: a co-viewed co-purchase is a substitute, not a complement
+            pos = pure_pairs(graph, pos, viewed)
+            keep = pure_mask(graph, train_src, train_dst, viewed)
+            train_src, train_dst = train_src[keep], train_dst[keep]
         known[relation] = SparseRows.from_coo(
             np.concatenate([train_src, pos[:, 0]]), np.concatenate([train_dst, pos[:, 1]]), n, n
         )
@@ -74,11 +85,17 @@ def episode(
 
 
 def hard_negatives(
-    message: Snapshot, pairs: PairFeatures, category: np.ndarray, mix: Sequence[float]
+    message: Snapshot,
+    pairs: PairFeatures,
+    category: np.ndarray,
+    mix: Sequence[float],
+    substitutes: SparseRows | None = None,
+    substitute_share: float = 0.0,
 ) -> dict[str, HardNegatives]:
     """Each relation's negative sampler over the message graph: uniform, from b's category, by popularity in the
     relation's lists, and two hops from a in either list, in the shares of `mix` (see
-    :class:`~gnn.sampler.HardNegatives`)."""
+    :class:`~gnn.sampler.HardNegatives`). Complements also draw `substitute_share` of their negatives among
+    a's substitutes (`substitutes`: product -> its co-viewed products, either way): what a bundle must not be."""
     both = SparseRows.from_coo(
         np.concatenate([pairs.bs.rows(), pairs.vs.rows()]),
         np.concatenate([pairs.bs.indices, pairs.vs.indices]),
@@ -92,6 +109,8 @@ def hard_negatives(
             np.bincount(message.rel(LABEL_TYPE[relation]).indices, minlength=n),
             both,
             mix,
+            substitutes=substitutes if relation == "complement" else None,
+            substitute_share=substitute_share if relation == "complement" else 0.0,
         )
         for relation in RELATIONS
     }

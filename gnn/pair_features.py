@@ -89,6 +89,16 @@ def _of_both(name: str, values: Values, op: np.ufunc) -> PairFeature:
     )
 
 
+def _category_pair(name: str, table: Callable[[PairFeatures], np.ndarray]) -> PairFeature:
+    """``table[category[a], category[b]]``: a value of the two products' categories."""
+    return PairFeature(
+        name,
+        lambda f, a, b: table(f)[f.category[a], f.category[b]],
+        lambda f, a: table(f)[f.category[a][:, None], f.category[None, :]],
+        "value",
+    )
+
+
 # shared by both relations
 _REVIEWED_AND_CONTENT = (
     _two_hop("reviewed_cn", lambda f: f.rt, lambda f: f.r, "paths"),  # customers who interacted with both
@@ -122,6 +132,10 @@ PAIR_FEATURES: dict[str, tuple[PairFeature, ...]] = {
         # what a itself lists and who bought it: tells warm, cold and new queries apart
         _of_query("bought_out_a", lambda f: f.bought_out),
         _of_query("interactions_a", lambda f: f.interactions),
+        # how often a's category completes a purchase with b's (pure complement pairs of the graph, by category),
+        # and that over how often b's category is a complement at all: complementary categories, not the same one
+        _category_pair("category_affinity", lambda f: f.category_affinity),
+        _category_pair("category_lift", lambda f: f.category_lift),
     ),
     "substitute": (
         # a -> x -> b plus b -> x -> a along ALSO_VIEWED: the walk, made symmetric
@@ -176,6 +190,8 @@ class PairFeatures:
     bought_out: np.ndarray
     viewed_deg: np.ndarray
     interactions: np.ndarray
+    category_affinity: np.ndarray  # float32 [C, C]: share of category i's pure complement pairs going to j
+    category_lift: np.ndarray  # float32 [C, C]: log of that over j's share of all pure complement pairs
 
     def __init__(self, snap: Snapshot, tfidf: SparseRows, category: np.ndarray) -> None:
         n = self.n = snap.n("Product")
@@ -211,17 +227,37 @@ class PairFeatures:
         self.bought_out = np.log1p(self.b.row_sums()).astype(np.float32)
         self.viewed_deg = np.log1p(self.vs.row_sums()).astype(np.float32)
         self.interactions = np.log1p(self.rt.row_sums()).astype(np.float32)
+        self.category_affinity, self.category_lift = _category_tables(snap, self.category)
 
-    def pairs(self, relation: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Features ``[m, F]`` of pairs ``(a[i], b[i])``."""
+    def pairs(self, relation: str, a: np.ndarray, b: np.ndarray, count: int | None = None) -> np.ndarray:
+        """Features ``[m, F]`` of pairs ``(a[i], b[i])``; the first `count` of the relation's (None: all)."""
         a = np.asarray(a, np.int64)
         b = np.asarray(b, np.int64)
-        return _stack(PAIR_FEATURES[relation], (len(a),), lambda feature: feature.pair(self, a, b))
+        rows = PAIR_FEATURES[relation][:count]
+        return _stack(rows, (len(a),), lambda feature: feature.pair(self, a, b))
 
-    def all_targets(self, relation: str, a: np.ndarray) -> np.ndarray:
-        """Features ``[len(a), n, F]`` of every pair ``(a[i], b)``, b over the whole catalog: one query block."""
+    def all_targets(self, relation: str, a: np.ndarray, count: int | None = None) -> np.ndarray:
+        """Features ``[len(a), n, F]`` of every pair ``(a[i], b)``, b over the whole catalog: one query block.
+
+        `count`: the first `count` features only, what a run saved before later rows were appended reads."""
         a = np.asarray(a, np.int64)
-        return _stack(PAIR_FEATURES[relation], (len(a), self.n), lambda feature: feature.row(self, a))
+        rows = PAIR_FEATURES[relation][:count]
+        return _stack(rows, (len(a), self.n), lambda feature: feature.row(self, a))
+
+
+def _category_tables(snap: Snapshot, category: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The category-to-category tables of :attr:`PairFeatures.category_affinity` and ``category_lift``, counted
+    over the graph's complement labels (:func:`gnn.labels.complement_labels`), add-one smoothed."""
+    from gnn.labels import complement_labels
+
+    c = int(category.max()) + 1 if len(category) else 1
+    src, dst = complement_labels(snap)
+    counts = np.bincount(category[src] * c + category[dst], minlength=c * c).reshape(c, c).astype(np.float64)
+    counts += 1.0 / c
+    affinity = counts / counts.sum(axis=1, keepdims=True)
+    overall = counts.sum(axis=0) / counts.sum()
+    lift = np.log(affinity / overall[None, :])
+    return affinity.astype(np.float32), lift.astype(np.float32)
 
 
 def _inverse(x: np.ndarray) -> np.ndarray:

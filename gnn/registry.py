@@ -67,6 +67,9 @@ class ServingArtifact:
     neighbors: dict[str, np.ndarray]
     scores: dict[str, np.ndarray]
     embeddings: np.ndarray
+    # int32 [n]: what each product is for, a cluster of the embeddings (gnn.infer.purpose_groups); bundle(diverse)
+    # spreads over these. None in runs from before them.
+    groups: np.ndarray | None = None
 
     def validate(self) -> None:
         n = len(self.product_ids)
@@ -90,6 +93,8 @@ class ServingArtifact:
                 raise ArtifactError(f"{relation} lists point outside the catalog")
             if not np.isfinite(sc[idx >= 0]).all():
                 raise ArtifactError(f"{relation} scores contain NaN or infinity")
+        if self.groups is not None and self.groups.shape != (n,):
+            raise ArtifactError(f"groups shape {self.groups.shape} does not match {n} products")
 
     def save(self, path: Path) -> None:
         arrays: dict[str, np.ndarray] = {
@@ -99,6 +104,8 @@ class ServingArtifact:
         for relation in RELATIONS:
             arrays[f"{relation}_idx"] = self.neighbors[relation].astype(np.int32)
             arrays[f"{relation}_score"] = self.scores[relation].astype(np.float32)
+        if self.groups is not None:
+            arrays["groups"] = self.groups.astype(np.int32)
         with open(path, "wb") as f:
             np.savez(f, **cast(dict[str, Any], arrays))
 
@@ -111,6 +118,7 @@ class ServingArtifact:
                     neighbors={relation: z[f"{relation}_idx"] for relation in RELATIONS},
                     scores={relation: z[f"{relation}_score"] for relation in RELATIONS},
                     embeddings=z["embeddings"].astype(np.float32),
+                    groups=z["groups"].astype(np.int64) if "groups" in z.files else None,
                 )
         except ArtifactError:
             raise

@@ -48,6 +48,9 @@ class HardNegatives:
         in_degree: ``[n]`` in-degree of each product in the relation's lists (popularity).
         neighbours: product -> product adjacency (both directions, all lists) for two-hop draws.
         mix: shares of (uniform, category, popular, two-hop) negatives.
+        substitutes: product -> products it must not be paired with in this relation (a complement's substitutes:
+            its co-viewed products), drawn as `substitute_share` of each positive's negatives, the four shares
+            of `mix` scaled to the rest; uniform where a product has none.
     """
 
     def __init__(
@@ -56,10 +59,16 @@ class HardNegatives:
         in_degree: np.ndarray,
         neighbours: SparseRows,
         mix: Sequence[float] = (0.5, 0.125, 0.125, 0.25),
+        substitutes: SparseRows | None = None,
+        substitute_share: float = 0.0,
     ) -> None:
         if len(mix) != 4 or min(mix) < 0 or sum(mix) <= 0:
             raise ValueError(f"mix takes four shares >= 0 (uniform, category, popular, two-hop), not {mix}")
-        self.mix = np.asarray(mix, np.float64) / sum(mix)
+        if not 0.0 <= substitute_share < 1.0:
+            raise ValueError(f"substitute_share is a share in [0, 1), not {substitute_share}")
+        share = substitute_share if substitutes is not None else 0.0
+        self.mix = np.append(np.asarray(mix, np.float64) / sum(mix) * (1.0 - share), share)
+        self.substitutes = substitutes
         self.n = len(category)
         self.order = np.argsort(category, kind="stable")
         sorted_cat = category[self.order]
@@ -84,6 +93,12 @@ class HardNegatives:
             np.searchsorted(self.popular_cdf, rng.random((m, len(parts[2])))), self.n - 1
         )
         out[:, parts[3]] = self._two_hop(rng, np.repeat(a, len(parts[3]))).reshape(m, len(parts[3]))
+        if len(parts[4]) and self.substitutes is not None:
+            rep = np.repeat(a, len(parts[4]))
+            x = _random_neighbour(rng, self.substitutes, rep)
+            out[:, parts[4]] = np.where(x >= 0, x, rng.integers(0, self.n, len(rep))).reshape(
+                m, len(parts[4])
+            )
         return out
 
     def _two_hop(self, rng: np.random.Generator, a: np.ndarray) -> np.ndarray:

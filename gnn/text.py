@@ -87,3 +87,30 @@ def project(tfidf: SparseRows, components: np.ndarray, chunk: int = 100_000) -> 
         block = SparseRows(p - p[0], tfidf.indices[p[0] : p[-1]], tfidf.data[p[0] : p[-1]], tfidf.n_cols)
         out[lo:hi] = (block.torch() @ comp).numpy()
     return out
+
+
+def word_tfidf(titles: np.ndarray | list[str | None]) -> SparseRows:
+    """L2-normalised word (unigram) TF-IDF rows of `titles`, fitted on them: what "near-duplicate titles" means
+    in ranking (:class:`gnn.model_scorer.Distinct`) and in the evaluation (:func:`gnn.evaluate.distinctness`),
+    scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``. A product without words gets a zero row."""
+    docs = [" ".join(_TOKEN.findall((t or "").lower())) for t in titles]
+    df: dict[str, int] = {}
+    for doc in docs:
+        for tok in set(doc.split()):
+            df[tok] = df.get(tok, 0) + 1
+    vocab = np.asarray(sorted(df), dtype=object)
+    counts = np.asarray([df[t] for t in vocab], dtype=np.float64)
+    idf = (np.log((1 + len(docs)) / (1 + counts)) + 1).astype(np.float32)
+    index = {t: i for i, t in enumerate(vocab.tolist())}
+    rows = [r for r, doc in enumerate(docs) for _ in doc.split()]
+    cols = [index[t] for doc in docs for t in doc.split()]
+    x = SparseRows.from_coo(
+        np.asarray(rows, np.int64),
+        np.asarray(cols, np.int64),
+        len(docs),
+        len(vocab),
+        np.ones(len(cols), np.float32),
+    )
+    x.data = (1 + np.log(x.data)) * idf[x.indices]
+    norms = np.sqrt(SparseRows(x.indptr, x.indices, x.data**2, x.n_cols).row_sums())
+    return x.scale_rows(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))

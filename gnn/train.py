@@ -28,7 +28,8 @@ import torch
 from gnn.config import TrainConfig
 from gnn.data import EDGE_TYPES, encoder_inputs
 from gnn.features import FeaturePipeline
-from gnn.model_scorer import GNNScorer, Prepared, build_model
+from gnn.labels import pure_pairs, viewed_keys
+from gnn.model_scorer import Distinct, GNNScorer, Prepared, build_model
 from gnn.objective import Episode, Examples, episode, hard_negatives, losses
 from gnn.pair_features import PairFeatures
 from gnn.registry import TrainResult, data_fingerprint, save_checkpoint
@@ -36,6 +37,7 @@ from gnn.sampler import HardNegatives, HeteroNeighborSampler
 from gnn.signals import model_steps_aside
 from gnn.sparse import SparseRows
 from gnn.split import Split, make_split
+from gnn.text import titles_of
 from graph.schema import LABEL_TYPE, RELATIONS
 from graph.snapshot import Snapshot
 
@@ -77,6 +79,7 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
+        self.distinct_tuning: dict[int, float] = {}  # validation NDCG per bundle_exclude_similar tried
         self.best: tuple[float, int, dict[str, torch.Tensor]] = (float("-inf"), -1, {})
         self.bad_epochs = 0
         # Validation: split.valid (warm), and cold and new products carved out of the train graph here, so that
@@ -94,16 +97,30 @@ class Trainer:
             )
             self.graph = carved.train
             pick = np.random.default_rng(config.seed)
+            viewed = viewed_keys(split.full)
+
+            def labelled(relation: str, pairs: np.ndarray) -> np.ndarray:
+                return pure_pairs(split.full, pairs, viewed) if relation == "complement" else pairs
+
             self.valid_pairs = {
                 relation: {
-                    "warm": _sample_queries(pick, split.valid[relation], config.valid_queries),
-                    "cold": _sample_queries(
-                        pick, carved.heldout[relation]["cold"], config.valid_queries // 4
+                    "warm": _sample_queries(
+                        pick, labelled(relation, split.valid[relation]), config.valid_queries
                     ),
-                    "new": _sample_queries(pick, carved.heldout[relation]["new"], config.valid_queries // 4),
+                    "cold": _sample_queries(
+                        pick, labelled(relation, carved.heldout[relation]["cold"]), config.valid_queries // 4
+                    ),
+                    "new": _sample_queries(
+                        pick, labelled(relation, carved.heldout[relation]["new"]), config.valid_queries // 4
+                    ),
                 }
                 for relation in RELATIONS
             }
+
+        # a complement's substitutes (co-viewed either way, supervision pairs included): its hardest negatives
+        src, dst = self.graph.rel(LABEL_TYPE["substitute"]).coo()
+        n = self.graph.n("Product")
+        self.substitutes = SparseRows.from_coo(np.concatenate([src, dst]), np.concatenate([dst, src]), n, n)
 
     # -- one epoch -------------------------------------------------------------------------------------------------
 
@@ -118,7 +135,14 @@ class Trainer:
         t0 = time.perf_counter()
         ep = episode(self.graph, self.rng, c.episode_warm, c.episode_cold, c.episode_new, c.max_positives)
         pairs = self.prepared.pair_features(ep.message)
-        negatives = hard_negatives(ep.message, pairs, self.prepared.category, c.negative_mix)
+        negatives = hard_negatives(
+            ep.message,
+            pairs,
+            self.prepared.category,
+            c.negative_mix,
+            self.substitutes,
+            c.substitute_negatives,
+        )
         if c.batch_size:
             batches = self._minibatches(ep, negatives, pairs)
             epoch_steps = sum(-(-len(a) // c.batch_size) for a, _ in ep.supervision.values())
@@ -250,21 +274,51 @@ class Trainer:
         """The current model as a scorer over `snap` (default: the split's train graph), which must have the
         split's node ids: product features are computed once, for those ids."""
         return GNNScorer(
-            self.model, self.prepared.graph(snap), self.prepared.pair_features(snap), self.device
+            self.model,
+            self.prepared.graph(snap),
+            self.prepared.pair_features(snap),
+            self.device,
+            distinct=Distinct.of(self.config.to_dict()),
+            titles=titles_of(self.split.train),
         )
 
-    def validate(self) -> dict[str, dict[str, dict[str, float]]]:
+    def validate(self, relations: tuple[str, ...] = RELATIONS) -> dict[str, dict[str, dict[str, float]]]:
         """Filtered ranking metrics of the validation pairs, relation -> population -> metric."""
         from gnn.evaluate import known_partners, rank_metrics
 
         scorer = self.scorer(self.graph)
         out: dict[str, dict[str, dict[str, float]]] = {}
         for relation, pops in self.valid_pairs.items():
-            known = known_partners(self.split, relation)
+            if relation not in relations:
+                continue
+            known = known_partners(self.split, relation, pure=True)
             out[relation] = {
                 pop: rank_metrics(scorer, relation, pairs, known) for pop, pairs in pops.items() if len(pairs)
             }
         return out
+
+    def tune_distinct(self, candidates: tuple[int, ...] = (10, 3, 0), tolerance: float = 0.02) -> int:
+        """Choose how many of a query's own top substitutes its complements push down (``bundle_exclude_similar``)
+        on the validation pairs: the most of `candidates` whose mean complement NDCG@10 over warm, cold and new
+        validation queries is within `tolerance` of the best. A catalog whose substitute lists are rich (Beauty)
+        keeps its bundles clear of them; one whose substitutes are few and noisy (Cell Phones: 12,930 also_view
+        pairs) would lose true complements to a poor similar list, and keeps fewer out. Sets the config (stored
+        with the run); returns the choice."""
+        scores = {}
+        for n in candidates:
+            self.config.bundle_exclude_similar = n
+            valid = self.validate(("complement",))["complement"]
+            scores[n] = float(np.mean([m["ndcg@10"] for m in valid.values()]))
+        best = max(scores.values())
+        chosen = max(n for n, v in scores.items() if v >= (1.0 - tolerance) * best)
+        self.config.bundle_exclude_similar = chosen
+        log.info(
+            "bundle_exclude_similar=%d %s",
+            chosen,
+            " ".join(f"valid_complement_ndcg@10[{n}]={v:.4f}" for n, v in scores.items()),
+        )
+        self.distinct_tuning = scores
+        return chosen
 
     def state(self) -> dict[str, Any]:
         return {
@@ -293,7 +347,8 @@ class Trainer:
         differs = sorted(
             k
             for k in mine
-            if k not in ("epochs", "patience", "device", "threads") and saved.get(k) != mine[k]
+            if k not in ("epochs", "patience", "device", "threads", "bundle_exclude_similar")
+            and saved.get(k) != mine[k]
         )
         if differs:
             raise ValueError(
@@ -343,6 +398,8 @@ class Trainer:
                 break
         if self.best[2]:
             self.model.load_state_dict(self.best[2])
+        if c.validate and c.bundle_tune:
+            self.tune_distinct()
         valid = self.validate() if c.validate else {}
 
         def mean(key: str) -> float:

@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if version is not None:
         gnn = _gnn_scorer(registry, version, split.train)
         if gnn is not None:
-            scorers.append(gnn)
+            # the model as served, and without its complement push-down of substitutes and near-duplicates
+            scorers += [gnn, gnn.without_distinct()] if gnn.distinct is not None else [gnn]
             stepped_aside += gnn.stepped_aside
     for note in stepped_aside:
         log.info("stepped_aside what=%r why=%r", note.what, note.why)

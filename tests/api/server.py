@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from gnn.registry import Registry
+from gnn.registry import Registry, ServingArtifact
 from tests.api import fixture_graph as fg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,12 +68,18 @@ class Server:
             time.sleep(0.05)
 
 
-def start_server(tmp: Path, promote_v1: bool = True, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(
+    tmp: Path,
+    promote_v1: bool = True,
+    extra_env: dict[str, str] | None = None,
+    art: ServingArtifact | None = None,
+) -> Server:
+    """The fixture graph served with run v1 promoted (the fixture's model, or `art`), unless not `promote_v1`."""
     store_dir, reg_dir = tmp / "store", tmp / "registry"
     fg.write_store(store_dir)
     registry = Registry(reg_dir)
     if promote_v1:
-        fg.add_run(registry, "v1", fg.artifact())
+        fg.add_run(registry, "v1", art if art is not None else fg.artifact())
     config = tmp / "kgrec.toml"
     config.write_text(
         "max_depth = 6\nmax_aliases = 5\nmax_cost = 3000\nmax_batch = 3\nrules_interval_s = 0.5\n"

@@ -13,11 +13,15 @@ from PIL import Image
 
 from gnn.baselines import CoOccurrence, RandomWalk, TitleSimilarity, all_baselines
 from gnn.evaluate import (
+    ALL_COMPLEMENTS,
+    DISTINCT,
     IN_DEGREE,
+    OBSERVED,
     direction_accuracy,
     evaluate,
     in_degree_direction,
     known_partners,
+    labelled_pairs,
     one_way_pairs,
     rank_metrics,
     write_report,
@@ -171,19 +175,22 @@ def test_evaluate_layout_determinism_and_report(tmp_path) -> None:
     split = make_split(snap, seed=1, **FRACTIONS)
     scorers = all_baselines(split.train)
     results = evaluate(split, scorers, seed=2)
-    assert set(results) == set(RELATIONS)
-    for rel in RELATIONS:
-        assert set(results[rel]) == set(POPULATIONS)
-        known = known_partners(split, rel)
+    assert set(results) == {*RELATIONS, ALL_COMPLEMENTS, DISTINCT}
+    for table in (*RELATIONS, ALL_COMPLEMENTS):
+        assert set(results[table]) == set(POPULATIONS)
+        rel = "complement" if table == ALL_COMPLEMENTS else table
+        # the complement table holds pure pairs and filters pure partners (the label rule); complement_all all
+        known = known_partners(split, rel, pure=table != ALL_COMPLEMENTS)
         for pop in POPULATIONS:
-            pairs = split.heldout[rel][pop]
-            assert len(pairs) > 0, (rel, pop)
+            pairs = labelled_pairs(split, table, pop)
+            assert len(pairs) > 0, (table, pop)
             for scorer in scorers:
-                row = results[rel][pop][scorer.name]
-                # each method ranked this population's pairs, filtered by this relation's known partners
+                row = results[table][pop][scorer.name]
+                # each method ranked this population's pairs, filtered by this table's known partners
                 ranked = {m: v for m, v in row.items() if m not in ("direction", "n_direction")}
-                assert ranked == rank_metrics(scorer, rel, pairs, known, seed=2), (rel, pop, scorer.name)
+                assert ranked == rank_metrics(scorer, rel, pairs, known, seed=2), (table, pop, scorer.name)
                 assert row["n"] == len(pairs)
+    assert set(results[DISTINCT]["warm"]) == {OBSERVED, *(s.name for s in scorers)}
     assert "direction" in results["complement"]["warm"]["random walk"]
     assert "direction" in results["complement"]["cold"][IN_DEGREE]
     # the generator plants substitutes inside their category

@@ -127,3 +127,23 @@ def test_sparse_and_scatter_aggregation_agree(prepared: Prepared) -> None:
         dense = model.encoder(**encoder_inputs(data))
         sparse = model.encoder(**encoder_inputs(data, sparse=True))
     assert torch.allclose(dense, sparse, atol=1e-4)
+
+
+def test_a_run_saved_before_pair_features_were_appended_still_scores() -> None:
+    """PAIR_FEATURES is append-only: a model whose structural term reads fewer columns scores with the first ones."""
+    from gnn.features import FeaturePipeline
+    from gnn.model_scorer import GNNScorer, Prepared, build_model, pair_feature_count
+    from gnn.pair_features import PAIR_FEATURES
+    from tests.gnn.gnn_fixture import small_catalog, tiny_config
+
+    snap = small_catalog()
+    pipeline = FeaturePipeline.fit(snap, text_dim=8, seed=0)
+    older = {
+        "complement": len(PAIR_FEATURES["complement"]) - 2,
+        "substitute": len(PAIR_FEATURES["substitute"]),
+    }
+    model = build_model(tiny_config().to_dict(), pipeline, brands=False, features=older)
+    assert pair_feature_count(model, "complement") == older["complement"]
+    prepared = Prepared.of(snap, pipeline)
+    s = GNNScorer(model, prepared.graph(), prepared.pair_features()).scores("complement", np.array([0, 1]))
+    assert s.shape == (2, snap.n("Product")) and np.isfinite(s).all()

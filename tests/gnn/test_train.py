@@ -128,3 +128,16 @@ def test_train_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "(promoted)" in out and "COMPLEMENT edges written" in out
     assert store.snapshot().rel("SUBSTITUTE").nnz == 600 * 10
     assert not (tmp_path / "reg" / "checkpoints" / "last.pt").exists()
+
+
+def test_the_bundle_push_down_is_chosen_on_validation_pairs() -> None:
+    """tune_distinct tries each candidate on the validation pairs and keeps the most within tolerance of the best."""
+    from tests.gnn.gnn_fixture import small_catalog, tiny_config
+
+    trainer = Trainer(make_split(small_catalog(), seed=0), tiny_config(epochs=1))
+    trainer.fit(progress=False)
+    assert set(trainer.distinct_tuning) == {10, 3, 0}
+    best = max(trainer.distinct_tuning.values())
+    chosen = trainer.config.bundle_exclude_similar
+    assert trainer.distinct_tuning[chosen] >= 0.98 * best
+    assert all(n <= chosen for n, v in trainer.distinct_tuning.items() if v >= 0.98 * best)

@@ -152,7 +152,8 @@ def test_no_heldout_pair_reaches_the_scorer_of_kgrec_evaluate(
     out = io.StringIO()
     with redirect_stdout(out):
         assert main(["evaluate", "--store", spec, "--registry", str(registry), "--no-progress"]) == 0
-    assert out.getvalue().count("| gnn |") == 6  # the model was ranked, on every relation and population
+    # the model was ranked on every table (complement, substitute, complement_all, distinct) and population
+    assert out.getvalue().count("| gnn |") == 12
     (scorer,), (split,) = built, splits
     assert split.train is not split.full or handed == "split.full"
     # the audit reads the held-out pairs of the split the model trained on (the same arrays as the command's)
