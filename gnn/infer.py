@@ -24,41 +24,49 @@ from graph.store import GraphStore
 
 
 def top_k(
-    scorer: GNNScorer, relation: str, k: int = 100, chunk: int = 256, progress: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """(int32 ``[n, k]`` neighbours, float32 ``[n, k]`` scores), best first, a product never its own neighbour;
-    ``-1`` pads when the catalog has fewer than ``k`` other products."""
+    scorer: GNNScorer,
+    relations: tuple[str, ...] = RELATIONS,
+    k: int = 100,
+    chunk: int = 256,
+    progress: bool = False,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per relation, (int32 ``[n, k]`` neighbours, float32 ``[n, k]`` scores), best first, a product never its own
+    neighbour; ``-1`` pads when the catalog has fewer than ``k`` other products. One pass over query blocks: the
+    substitute scores of a block serve both its substitutes and its complements' push-down of them."""
     n = scorer.pairs.n
     k_eff = min(k, n - 1)
-    idx = np.full((n, k), -1, np.int32)
-    val = np.full((n, k), -np.inf, np.float32)
+    out = {r: (np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32)) for r in relations}
     blocks = range(0, n, chunk)
     if progress:
         try:
             from tqdm.auto import tqdm
 
-            blocks = tqdm(blocks, desc=f"top-{k} {relation}", unit="block")
+            blocks = tqdm(blocks, desc=f"top-{k} {' and '.join(relations)}", unit="block")
         except ImportError:
             pass
     for lo in blocks:
         q = np.arange(lo, min(lo + chunk, n))
-        s = torch.from_numpy(scorer.scores(relation, q))
-        s[torch.arange(len(q)), torch.from_numpy(q)] = float("-inf")
-        best = torch.topk(s, k_eff, dim=1) if k_eff > 0 else None
-        if best is not None:
-            idx[lo : lo + len(q), :k_eff] = best.indices.numpy()
-            val[lo : lo + len(q), :k_eff] = best.values.numpy()
-    val[idx < 0] = 0.0  # padding carries no score; validate() checks finiteness only where idx >= 0
-    return idx, val
+        sub = scorer.raw_scores("substitute", q) if "substitute" in relations else None
+        for relation in relations:
+            s = torch.from_numpy(scorer.scores(relation, q, substitute=sub).copy())
+            s[torch.arange(len(q)), torch.from_numpy(q)] = float("-inf")
+            if k_eff > 0:
+                best = torch.topk(s, k_eff, dim=1)
+                idx, val = out[relation]
+                idx[lo : lo + len(q), :k_eff] = best.indices.numpy()
+                val[lo : lo + len(q), :k_eff] = best.values.numpy()
+    for idx, val in out.values():
+        val[idx < 0] = 0.0  # padding carries no score; validate() checks finiteness only where idx >= 0
+    return out
 
 
 def serving_artifact(
     scorer: GNNScorer, snap: Snapshot, k: int = 100, progress: bool = False
 ) -> ServingArtifact:
     """The artifact the API serves, scored over `snap` (the store's whole graph: what is known now)."""
-    neighbors, scores = {}, {}
-    for relation in RELATIONS:
-        neighbors[relation], scores[relation] = top_k(scorer, relation, k, progress=progress)
+    ranked = top_k(scorer, RELATIONS, k, progress=progress)
+    neighbors = {relation: ranked[relation][0] for relation in RELATIONS}
+    scores = {relation: ranked[relation][1] for relation in RELATIONS}
     embeddings = scorer.z.detach().float().cpu().numpy()
     art = ServingArtifact(
         product_ids=np.asarray(snap.ids["Product"], dtype=object),

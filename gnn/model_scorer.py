@@ -109,6 +109,7 @@ class GNNScorer:
         titles: np.ndarray | None = None,
         name: str = "gnn",
         stepped_aside: Sequence[StepAside] = (),
+        words: tuple[SparseRows, SparseRows] | None = None,
     ) -> None:
         self.model = model.eval()
         self.pairs = pairs
@@ -116,11 +117,9 @@ class GNNScorer:
         self.cells = cells
         self.distinct = distinct
         self.name = name
-        self.words: tuple[SparseRows, SparseRows] | None = None
-        if distinct is not None and distinct.near_duplicate < 1.0 and titles is not None:
-            words = word_tfidf(titles)
-            if len(words.indices):
-                self.words = (words, words.transpose())
+        self.words = title_words(titles) if words is None and distinct is not None else words
+        if distinct is None or distinct.near_duplicate >= 1.0:
+            self.words = None
         self.stepped_aside = list(stepped_aside)
         self.graph = data.to(self.device)
         with torch.no_grad():
@@ -133,7 +132,12 @@ class GNNScorer:
         other.distinct, other.words, other.name = None, None, name
         return other
 
-    def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
+    def scores(self, relation: str, queries: np.ndarray, substitute: np.ndarray | None = None) -> np.ndarray:
+        """Scores of `queries` against every product; `substitute`: the raw substitute scores of the same
+        queries when the caller has them (serving scores both relations), so complements do not score them again.
+        """
+        if relation == "substitute" and substitute is not None:
+            return substitute
         s = self.raw_scores(relation, queries)
         d = self.distinct
         if relation != "complement" or d is None:
@@ -141,7 +145,7 @@ class GNNScorer:
         q = np.asarray(queries, np.int64)
         rows = np.arange(len(q))
         if d.exclude_similar > 0:
-            sub = self.raw_scores("substitute", q)
+            sub = self.raw_scores("substitute", q) if substitute is None else substitute.copy()
             sub[rows, q] = -np.inf
             t = min(d.exclude_similar, sub.shape[1] - 1)
             if t > 0:
@@ -165,6 +169,15 @@ class GNNScorer:
                 s = self.model(relation, self.z[torch.from_numpy(q).to(self.device)], self.z, f, pairs=False)
                 out[lo : lo + len(q)] = s.float().cpu().numpy()
         return out
+
+
+def title_words(titles: np.ndarray | None) -> tuple[SparseRows, SparseRows] | None:
+    """Word TF-IDF rows of `titles` and their transpose, what :class:`Distinct` finds near-duplicates with; None
+    when no title has a word. ``GNNScorer(words=...)`` takes them precomputed (validation scores often)."""
+    if titles is None:
+        return None
+    words = word_tfidf(titles)
+    return (words, words.transpose()) if len(words.indices) else None
 
 
 def pair_feature_count(model: LinkModel, relation: str) -> int:

@@ -29,7 +29,7 @@ from gnn.config import TrainConfig
 from gnn.data import EDGE_TYPES, encoder_inputs
 from gnn.features import FeaturePipeline
 from gnn.labels import pure_pairs, viewed_keys
-from gnn.model_scorer import Distinct, GNNScorer, Prepared, build_model
+from gnn.model_scorer import Distinct, GNNScorer, Prepared, build_model, title_words
 from gnn.objective import Episode, Examples, episode, hard_negatives, losses
 from gnn.pair_features import PairFeatures
 from gnn.registry import TrainResult, data_fingerprint, save_checkpoint
@@ -66,6 +66,7 @@ class Trainer:
             split.train, text_dim=config.text_dim, seed=config.seed
         )
         self.prepared = Prepared.of(split.train, self.pipeline)
+        self._parts: tuple[Snapshot, Any, Any, Any] | None = None  # see scorer()
         for note in model_steps_aside(
             self.pipeline, split.train
         ):  # a catalog without titles, categories, ...
@@ -272,14 +273,16 @@ class Trainer:
 
     def scorer(self, snap: Snapshot | None = None) -> GNNScorer:
         """The current model as a scorer over `snap` (default: the split's train graph), which must have the
-        split's node ids: product features are computed once, for those ids."""
+        split's node ids: product features are computed once, for those ids. What depends on the graph alone (its
+        message graph, pair features and title words) is kept for the last graph asked for: validation asks for
+        the same one after every epoch."""
+        snap = snap if snap is not None else self.split.train
+        if self._parts is None or self._parts[0] is not snap:
+            words = title_words(titles_of(self.split.train))
+            self._parts = (snap, self.prepared.graph(snap), self.prepared.pair_features(snap), words)
+        _, graph, pairs, words = self._parts
         return GNNScorer(
-            self.model,
-            self.prepared.graph(snap),
-            self.prepared.pair_features(snap),
-            self.device,
-            distinct=Distinct.of(self.config.to_dict()),
-            titles=titles_of(self.split.train),
+            self.model, graph, pairs, self.device, distinct=Distinct.of(self.config.to_dict()), words=words
         )
 
     def validate(self, relations: tuple[str, ...] = RELATIONS) -> dict[str, dict[str, dict[str, float]]]:
