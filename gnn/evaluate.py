@@ -413,6 +413,41 @@ def _title_vectors(snap: Any) -> tuple[tuple[SparseRows, SparseRows] | None, np.
     return (rows, rows.transpose()), titled
 
 
+def aggregate(runs: list[Results]) -> Results:
+    """One table of several runs (one per split seed): each cell the mean over the runs, with the sample standard
+    deviation beside it as ``<metric>_sd`` (counts such as ``n`` are averaged and have no spread), and ``runs``
+    the number of runs the cell averages. A method or metric missing from a run (stepped aside there) is left out
+    of that run's mean, never counted as zero."""
+    if not runs:
+        raise ValueError("nothing to aggregate: no runs")
+    out: Results = {}
+    for table, pops in runs[0].items():
+        out[table] = {}
+        for pop, methods in pops.items():
+            out[table][pop] = {}
+            for method in methods:
+                rows = [r[table][pop][method] for r in runs if method in r.get(table, {}).get(pop, {})]
+                cell: dict[str, float] = {}
+                for metric in rows[0]:
+                    values = [float(row[metric]) for row in rows if metric in row]
+                    if metric in _COUNTS:
+                        cell[metric] = int(round(float(np.mean(values))))
+                        continue
+                    finite = [v for v in values if not np.isnan(v)]
+                    cell[metric] = float(np.mean(finite)) if finite else float("nan")
+                    cell[f"{metric}{SPREAD}"] = (
+                        float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan")
+                    )
+                cell["runs"] = len(rows)
+                out[table][pop][method] = cell
+    return out
+
+
+# the spread's key beside a metric's (aggregate); counts, averaged without one
+SPREAD = "_sd"
+_COUNTS = frozenset({"n", "n_direction", "n_items", "n_titled"})
+
+
 METRICS = ("hit@{k}", "ndcg@{k}", "mrr", "auc", "direction", "n", "overlap@{k}", "near_dup@{k}", "n_items")
 
 
@@ -428,7 +463,8 @@ def tables(results: Results, k: int = 10, images: bool = False, notes: Iterable[
             lines += [f"## {relation} / {pop}", "", "| method | " + " | ".join(shown) + " |"]
             lines.append("|---" * (len(shown) + 1) + "|")
             for method, row in methods.items():
-                lines.append(f"| {method} | " + " | ".join(_cell(row.get(m)) for m in shown) + " |")
+                cells = (_cell(row.get(m), row.get(f"{m}{SPREAD}")) for m in shown)
+                lines.append(f"| {method} | " + " | ".join(cells) + " |")
             lines += ["", f"![{relation} {pop}]({relation}_{pop}.png)", ""] if images else [""]
     return "\n".join(lines)
 
@@ -454,10 +490,15 @@ def write_report(results: Results, out_dir: Path, k: int = 10, notes: Iterable[o
     return report
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, spread: Any = None) -> str:
+    """A metric as the table shows it: ``–`` where it does not apply, ``mean ± sd`` over split seeds."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "–"
-    return str(value) if isinstance(value, int) else f"{value:.3f}"
+    if isinstance(value, int):
+        return str(value)
+    if spread is None or (isinstance(spread, float) and np.isnan(spread)):
+        return f"{value:.3f}"
+    return f"{value:.3f} ± {spread:.3f}"
 
 
 def _bar_plot(plt: Any, methods: dict[str, dict[str, float]], metrics: list[str], path: Path) -> None:
@@ -465,7 +506,9 @@ def _bar_plot(plt: Any, methods: dict[str, dict[str, float]], metrics: list[str]
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(metrics), 3.2))
     width = 0.8 / max(len(ranked), 1)
     for i, (name, row) in enumerate(ranked.items()):
-        ax.bar(np.arange(len(metrics)) + i * width, [row[m] for m in metrics], width, label=name)
+        spread = [row.get(f"{m}{SPREAD}", np.nan) for m in metrics]  # over split seeds, where aggregated
+        yerr = None if np.isnan(spread).all() else np.nan_to_num(spread)
+        ax.bar(np.arange(len(metrics)) + i * width, [row[m] for m in metrics], width, yerr=yerr, label=name)
     ax.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
     ax.set_ylim(0, 1)
     ax.set_title(path.stem.replace("_", " / "))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gnn.config import PRESETS
 from kgrec.options import add_registry, add_store, open_snapshot
 
 if TYPE_CHECKING:
@@ -41,6 +42,24 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0,
         help="split seed when no model is evaluated (a model's run fixes its own); default %(default)s",
     )
+    p.add_argument(
+        "--seeds",
+        type=_seed_list,
+        metavar="S,S,...",
+        help=(
+            "evaluate over several split seeds (e.g. 0,1,2): one training run per seed (reused from the registry "
+            "when one with that split seed and config is there, else trained, not promoted), each evaluated on "
+            "its own split; the table, report and JSON give each cell's mean and spread (sample sd)"
+        ),
+    )
+    p.add_argument(
+        "--config", type=Path, help="with --seeds: the TOML file of TrainConfig keys to train with"
+    )
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="with --seeds: a named variant of the defaults to train with",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument(
         "--out", type=Path, help="also write report.md, bar plots, results.json and split.npz here"
@@ -50,9 +69,33 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def _seed_list(text: str) -> list[int]:
+    """``0,1,2`` (or ``0 1 2``) as distinct ints, in order."""
+    try:
+        seeds = [int(part) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are integers separated by commas, not {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"give distinct seeds, e.g. 0,1,2, not {text!r}")
+    return seeds
+
+
 def run(args: argparse.Namespace) -> int:
-    from gnn.baselines import baselines
-    from gnn.evaluate import evaluate, tables, write_report
+    if args.seeds is not None:
+        if args.version or args.baselines_only:
+            print(
+                "kgrec evaluate: --seeds trains its own runs; it takes neither --version nor --baselines-only",
+                file=sys.stderr,
+            )
+            return 2
+        return _run_seeds(args)
+    if args.config is not None or args.preset is not None:
+        print(
+            "kgrec evaluate: --config and --preset go with --seeds (a run's own config is fixed)",
+            file=sys.stderr,
+        )
+        return 2
+    from gnn.evaluate import evaluate
     from gnn.registry import ArtifactError, Registry
     from gnn.split import make_split
 
@@ -84,8 +127,23 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
 
-    # a method or feature that needs a signal this catalog lacks (titles, categories, customers) steps aside,
-    # and the report says so, one line each (gnn/signals.py)
+    scorers, stepped_aside = _scorers(split, registry, version)
+    results = evaluate(split, scorers, progress=not args.no_progress)
+    seconds = time.perf_counter() - started
+    _emit(
+        args, results, stepped_aside, f"split seed {seed}, fingerprint {split.fingerprint()}; {seconds:.1f} s"
+    )
+    if args.out:
+        split.save(args.out / "split.npz")
+    return 0
+
+
+def _scorers(split: Any, registry: Registry, version: str | None) -> tuple[list[Any], list[Any]]:
+    """Every baseline and, with a run, the GNN as served and without its push-down; and the notes of what
+    stepped aside: a method or feature that needs a signal this catalog lacks (titles, categories, customers)
+    steps aside, and the report says so, one line each (gnn/signals.py)."""
+    from gnn.baselines import baselines
+
     scorers, stepped_aside = baselines(split.train)
     if version is not None:
         gnn = _gnn_scorer(registry, version, split.train)
@@ -95,24 +153,108 @@ def run(args: argparse.Namespace) -> int:
             stepped_aside += gnn.stepped_aside
     for note in stepped_aside:
         log.info("stepped_aside what=%r why=%r", note.what, note.why)
-    results = evaluate(split, scorers, progress=not args.no_progress)
-    seconds = time.perf_counter() - started
+    return scorers, stepped_aside
+
+
+def _emit(
+    args: argparse.Namespace,
+    results: dict[str, Any],
+    notes: list[Any],
+    header: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """The results as the options ask: report.md, plots and results.json under --out; JSON (with `extra` first)
+    or the tables after `header` on stdout; the notes on stderr beside JSON, so stdout is the JSON alone."""
+    from gnn.evaluate import tables, write_report
 
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        write_report(results, args.out, notes=stepped_aside)
+        write_report(results, args.out, notes=notes)
         (args.out / "results.json").write_text(json.dumps(_finite(results), indent=2))
-        split.save(args.out / "split.npz")
     if args.json:
-        print(json.dumps(_finite(results), indent=2))
-        for note in stepped_aside:  # stdout is the JSON alone
+        print(json.dumps(_finite({**(extra or {}), **results}), indent=2))
+        for note in notes:
             print(f"kgrec evaluate: {note}", file=sys.stderr)
     else:
-        print(f"split seed {seed}, fingerprint {split.fingerprint()}; {seconds:.1f} s\n")
-        print(tables(results, notes=stepped_aside))
+        print(f"{header}\n")
+        print(tables(results, notes=notes))
         if args.out:
             print(f"report: {args.out / 'report.md'}")
+
+
+def _run_seeds(args: argparse.Namespace) -> int:
+    """``--seeds``: per seed, a run trained on that seed's split (found or trained), evaluated on it; then one
+    table of means and spreads."""
+    from gnn.config import TrainConfig
+    from gnn.evaluate import aggregate, evaluate
+    from gnn.registry import Registry
+    from gnn.split import make_split
+    from kgrec.commands.train import TrainFailed, train
+
+    registry = Registry(args.registry)
+    started = time.perf_counter()
+    per_seed: list[dict[str, Any]] = []
+    versions: dict[int, str] = {}
+    notes: list[Any] = []
+    for seed in args.seeds:
+        try:
+            config = TrainConfig.from_toml(args.config, preset=args.preset, split_seed=seed)
+        except (OSError, ValueError) as e:
+            print(f"kgrec evaluate: bad config: {e}", file=sys.stderr)
+            return 2
+        with open_snapshot(args.store) as snap:
+            split = make_split(snap, seed=seed)
+        version = _matching_run(registry, config, split.fingerprint())
+        if version is None:
+            log.info("seed=%d training a run", seed)
+            print(f"split seed {seed}: training a run", file=sys.stderr)
+            try:
+                version = train(args.store, args.registry, config, progress=not args.no_progress).version
+            except TrainFailed as e:
+                print(f"kgrec evaluate: {e}", file=sys.stderr)
+                return e.status
+        else:
+            print(f"split seed {seed}: run {version} (reused)", file=sys.stderr)
+        versions[seed] = version
+        scorers, stepped_aside = _scorers(split, registry, version)
+        notes += [n for n in stepped_aside if str(n) not in {str(m) for m in notes}]
+        per_seed.append(evaluate(split, scorers, progress=not args.no_progress))
+    results = aggregate(per_seed)
+    seconds = time.perf_counter() - started
+    seeds_line = ", ".join(f"{seed}: {v}" for seed, v in versions.items())
+    notes.append(f"split seeds and their runs (each cell: mean ± sample sd over them): {seeds_line}")
+    _emit(
+        args,
+        results,
+        notes,
+        f"{len(versions)} split seeds; mean ± sample sd over them; {seconds:.1f} s",
+        extra={"seeds": {str(k): v for k, v in versions.items()}},
+    )
+    if args.out:
+        for seed, one in zip(args.seeds, per_seed, strict=True):
+            (args.out / f"results_seed{seed}.json").write_text(json.dumps(_finite(one), indent=2))
     return 0
+
+
+# what may differ between runs that are the same experiment on one split: how and where they ran, how long they
+# might have run, and what training tunes on validation
+_RUN_ONLY = ("epochs", "patience", "device", "threads", "bundle_exclude_similar")
+
+
+def _matching_run(registry: Registry, config: Any, split_fingerprint: str) -> str | None:
+    """The newest complete run trained on this split with this config (but for :data:`_RUN_ONLY`), or None."""
+    want = {k: v for k, v in config.to_dict().items() if k not in _RUN_ONLY}
+    for manifest in reversed(registry.list()):
+        if "error" in manifest or manifest.get("split_fingerprint") != split_fingerprint:
+            continue
+        have = {k: v for k, v in manifest.get("config", {}).items() if k not in _RUN_ONLY}
+        if have == want and manifest["config"].get("epochs") == config.epochs:
+            try:
+                registry.verify(manifest["version"])
+            except ValueError:
+                continue
+            return str(manifest["version"])
+    return None
 
 
 def _gnn_scorer(registry: Registry, version: str, train: Snapshot) -> GNNScorer | None:

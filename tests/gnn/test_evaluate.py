@@ -17,6 +17,7 @@ from gnn.evaluate import (
     DISTINCT,
     IN_DEGREE,
     OBSERVED,
+    aggregate,
     direction_accuracy,
     evaluate,
     in_degree_direction,
@@ -24,6 +25,7 @@ from gnn.evaluate import (
     labelled_pairs,
     one_way_pairs,
     rank_metrics,
+    tables,
     write_report,
 )
 from gnn.split import POPULATIONS, Split, make_split
@@ -249,3 +251,24 @@ def test_command_json_without_a_model(tmp_path, capsys) -> None:
     assert "| title similarity |" in (tmp_path / "o" / "report.md").read_text()
     saved = Split.load(tmp_path / "o" / "split.npz", catalog())
     assert saved.fingerprint() == split.fingerprint() and saved.seed == 0
+
+
+def test_aggregate_by_hand() -> None:
+    one = {
+        "complement": {"warm": {"gnn": {"ndcg@10": 0.2, "n": 10, "auc": float("nan")}, "walk": {"mrr": 0.5}}}
+    }
+    two = {"complement": {"warm": {"gnn": {"ndcg@10": 0.4, "n": 13, "auc": 0.75}}}}
+    out = aggregate([one, two])
+    gnn = out["complement"]["warm"]["gnn"]
+    assert gnn["ndcg@10"] == pytest.approx(0.3)
+    assert gnn["ndcg@10_sd"] == pytest.approx(math.sqrt(0.02))  # sample sd of 0.2, 0.4
+    assert gnn["n"] == 12 and "n_sd" not in gnn and gnn["runs"] == 2
+    assert gnn["auc"] == 0.75 and math.isnan(gnn["auc_sd"])  # the NaN of a run without pairs is left out
+    walk = out["complement"]["warm"]["walk"]  # stepped aside in one run: that run is not counted as zero
+    assert walk["mrr"] == 0.5 and walk["runs"] == 1 and math.isnan(walk["mrr_sd"])
+    table = tables(out)
+    assert "| method | ndcg@10 | mrr | auc | n |" in table
+    assert "| gnn | 0.300 ± 0.141 | – | 0.750 | 12 |" in table  # one value: no spread shown
+    assert "| walk | – | 0.500 | – | – |" in table
+    with pytest.raises(ValueError):
+        aggregate([])
