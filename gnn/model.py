@@ -232,6 +232,18 @@ class PairTerm(nn.Module):
         # in place: scoring a query block against the catalog makes this the largest tensor of all
         return self.lin2(self.lin1(f).relu_()).squeeze(-1)
 
+    def feature_major(self, f: Tensor, rows: int = 16) -> Tensor:
+        """The same term of features laid out ``(features, q, *)`` (:meth:`PairFeatures.all_targets` with
+        ``feature_major``), output ``(q, *)``: `rows` of q at a time, so the hidden units stay a few MB."""
+        w1, b1 = self.lin1.weight, self.lin1.bias
+        w2, b2 = self.lin2.weight, self.lin2.bias
+        out = f.new_empty(f.shape[1:])
+        for lo in range(0, f.shape[1], rows):
+            x = f[:, lo : lo + rows].reshape(f.shape[0], -1)
+            h = torch.addmm(b1[:, None], w1, x).relu_()
+            out[lo : lo + rows] = torch.addmm(b2[:, None], w2, h).view(out[lo : lo + rows].shape)
+        return out
+
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.lin1.in_features}, hidden={self.lin1.out_features})"
 
@@ -283,8 +295,20 @@ class LinkModel(nn.Module):
         for m in (*self.decoders.values(), *self.pair_terms.values()):
             cast(ComplementDecoder | SubstituteDecoder | PairTerm, m).reset_parameters()
 
-    def forward(self, relation: str, z_a: Tensor, z_b: Tensor, f: Tensor, pairs: bool = True) -> Tensor:
-        return self.decoders[relation](z_a, z_b, pairs=pairs) + self.pair_terms[relation](f)
+    def forward(
+        self,
+        relation: str,
+        z_a: Tensor,
+        z_b: Tensor,
+        f: Tensor,
+        pairs: bool = True,
+        feature_major: bool = False,
+    ) -> Tensor:
+        """`feature_major`: `f` laid out ``(features, m, n)`` (``pairs=False`` only; see
+        :meth:`PairTerm.feature_major`)."""
+        term = self.pair_terms[relation]
+        t = term.feature_major(f) if feature_major else term(f)
+        return self.decoders[relation](z_a, z_b, pairs=pairs) + t
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.encoder}, {dict(self.decoders)}, {dict(self.pair_terms)})"

@@ -162,11 +162,14 @@ class GNNScorer:
         out = np.empty((len(queries), self.pairs.n), np.float32)
         count = pair_feature_count(self.model, relation)
         chunk = max(1, self.cells // (self.pairs.n * count))
+        buffer = None
         with torch.no_grad():
             for lo in range(0, len(queries), chunk):
                 q = queries[lo : lo + chunk]
-                f = torch.from_numpy(self.pairs.all_targets(relation, q, count)).to(self.device)
-                s = self.model(relation, self.z[torch.from_numpy(q).to(self.device)], self.z, f, pairs=False)
+                buffer = self.pairs.all_targets(relation, q, count, feature_major=True, out=buffer)
+                f = torch.from_numpy(buffer).to(self.device)
+                z_q = self.z[torch.from_numpy(q).to(self.device)]
+                s = self.model(relation, z_q, self.z, f, pairs=False, feature_major=True)
                 out[lo : lo + len(q)] = s.float().cpu().numpy()
         return out
 

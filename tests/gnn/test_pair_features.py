@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from gnn.features import FeaturePipeline
+from gnn.model import PairTerm
 from gnn.model_scorer import Prepared
 from gnn.pair_features import PAIR_FEATURES, PairFeatures
 from graph.snapshot import CSR, Snapshot
@@ -40,6 +42,27 @@ def test_pair_features_agree_with_all_targets(prepared: Prepared, relation: str)
         np.testing.assert_allclose(
             pairs.pairs(relation, np.full(pairs.n, a), b), block[i], rtol=1e-5, atol=1e-6
         )
+
+
+@pytest.mark.parametrize("relation", ["complement", "substitute"])
+def test_feature_major_blocks_and_term_agree_with_the_default_layout(
+    prepared: Prepared, relation: str
+) -> None:
+    """The layout the scorer ranks with (features first, a reused buffer) holds the same values, and the
+    structural term reads it to the same scores."""
+    pairs = prepared.pair_features()
+    q = np.array([0, 5, 77, 300, 599])
+    block = pairs.all_targets(relation, q)
+    buffer = np.full((len(PAIR_FEATURES[relation]), len(q), pairs.n), np.nan, np.float32)  # stale contents
+    major = pairs.all_targets(relation, q, feature_major=True, out=buffer)
+    assert major is buffer
+    np.testing.assert_allclose(np.moveaxis(major, 0, -1), block, rtol=1e-6, atol=1e-7)
+    term = PairTerm(len(PAIR_FEATURES[relation]), hidden=8)
+    with torch.no_grad():
+        want = term(torch.from_numpy(block))
+        got = term.feature_major(torch.from_numpy(major), rows=2)  # rows that do not divide the block
+    assert got.shape == (len(q), pairs.n)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_pair_features_of_a_message_graph_are_its_own(prepared: Prepared) -> None:
