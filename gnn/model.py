@@ -307,6 +307,7 @@ class LinkModel(nn.Module):
         """`feature_major`: `f` laid out ``(features, m, n)`` (``pairs=False`` only; see
         :meth:`PairTerm.feature_major`)."""
         term = self.pair_terms[relation]
+        assert isinstance(term, PairTerm)
         t = term.feature_major(f) if feature_major else term(f)
         return self.decoders[relation](z_a, z_b, pairs=pairs) + t
 
