@@ -114,6 +114,12 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+# Keys that say how and where a run ran, or that training itself tunes on validation: two runs that differ only
+# in them are the same experiment (kgrec evaluate --seeds reuses such a run; a checkpoint may resume under other
+# values of them, and of epochs and patience too).
+RUN_ONLY_KEYS: tuple[str, ...] = ("device", "threads", "bundle_exclude_similar")
+
+
 # Named variants of the defaults, declared once: ``kgrec train --preset NAME`` and ``kgrec demo`` read them.
 # quick: the demo's run. Eight epochs at a higher learning rate, half the negatives, validation on half the
 # queries (enough to keep the best epoch and tune bundle_exclude_similar; without validation that stays 10, which

@@ -48,7 +48,8 @@ def top_k(
         q = np.arange(lo, min(lo + chunk, n))
         sub = scorer.raw_scores("substitute", q) if "substitute" in relations else None
         for relation in relations:
-            s = torch.from_numpy(scorer.scores(relation, q, substitute=sub).copy())
+            ranked = scorer.scores(relation, q, substitute=sub)
+            s = torch.from_numpy(ranked.copy() if ranked is sub else ranked)  # sub is read by the others
             s[torch.arange(len(q)), torch.from_numpy(q)] = float("-inf")
             if k_eff > 0:
                 best = torch.topk(s, k_eff, dim=1)

@@ -117,9 +117,8 @@ class GNNScorer:
         self.cells = cells
         self.distinct = distinct
         self.name = name
-        self.words = title_words(titles) if words is None and distinct is not None else words
-        if distinct is None or distinct.near_duplicate >= 1.0:
-            self.words = None
+        near_duplicates = distinct is not None and distinct.near_duplicate < 1.0
+        self.words = (words if words is not None else title_words(titles)) if near_duplicates else None
         self.stepped_aside = list(stepped_aside)
         self.graph = data.to(self.device)
         with torch.no_grad():

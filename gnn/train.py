@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gnn.config import TrainConfig
+from gnn.config import RUN_ONLY_KEYS, TrainConfig
 from gnn.data import EDGE_TYPES, encoder_inputs
 from gnn.features import FeaturePipeline
 from gnn.labels import pure_pairs, viewed_keys
@@ -66,7 +66,8 @@ class Trainer:
             split.train, text_dim=config.text_dim, seed=config.seed
         )
         self.prepared = Prepared.of(split.train, self.pipeline)
-        self._parts: tuple[Snapshot, Any, Any, Any] | None = None  # see scorer()
+        self._parts: tuple[Snapshot, Any, Any] | None = None  # see scorer()
+        self._words: tuple[Any] | None = None
         for note in model_steps_aside(
             self.pipeline, split.train
         ):  # a catalog without titles, categories, ...
@@ -278,11 +279,17 @@ class Trainer:
         the same one after every epoch."""
         snap = snap if snap is not None else self.split.train
         if self._parts is None or self._parts[0] is not snap:
-            words = title_words(titles_of(self.split.train))
-            self._parts = (snap, self.prepared.graph(snap), self.prepared.pair_features(snap), words)
-        _, graph, pairs, words = self._parts
+            self._parts = (snap, self.prepared.graph(snap), self.prepared.pair_features(snap))
+        if self._words is None:
+            self._words = (title_words(titles_of(self.split.train)),)
+        _, graph, pairs = self._parts
         return GNNScorer(
-            self.model, graph, pairs, self.device, distinct=Distinct.of(self.config.to_dict()), words=words
+            self.model,
+            graph,
+            pairs,
+            self.device,
+            distinct=Distinct.of(self.config.to_dict()),
+            words=self._words[0],
         )
 
     def validate(self, relations: tuple[str, ...] = RELATIONS) -> dict[str, dict[str, dict[str, float]]]:
@@ -348,10 +355,7 @@ class Trainer:
         saved = json.loads(state["config"])
         mine = self.config.to_dict()
         differs = sorted(
-            k
-            for k in mine
-            if k not in ("epochs", "patience", "device", "threads", "bundle_exclude_similar")
-            and saved.get(k) != mine[k]
+            k for k in mine if k not in (*RUN_ONLY_KEYS, "epochs", "patience") and saved.get(k) != mine[k]
         )
         if differs:
             raise ValueError(

@@ -196,14 +196,14 @@ def _run_seeds(args: argparse.Namespace) -> int:
     per_seed: list[dict[str, Any]] = []
     versions: dict[int, str] = {}
     notes: list[Any] = []
-    for seed in args.seeds:
+    with open_snapshot(args.store) as snap:  # read once: every seed's split is cut from the same graph
+        splits = {seed: make_split(snap, seed=seed) for seed in args.seeds}
+    for seed, split in splits.items():
         try:
             config = TrainConfig.from_toml(args.config, preset=args.preset, split_seed=seed)
         except (OSError, ValueError) as e:
             print(f"kgrec evaluate: bad config: {e}", file=sys.stderr)
             return 2
-        with open_snapshot(args.store) as snap:
-            split = make_split(snap, seed=seed)
         version = _matching_run(registry, config, split.fingerprint())
         if version is None:
             log.info("seed=%d training a run", seed)
@@ -236,19 +236,17 @@ def _run_seeds(args: argparse.Namespace) -> int:
     return 0
 
 
-# what may differ between runs that are the same experiment on one split: how and where they ran, how long they
-# might have run, and what training tunes on validation
-_RUN_ONLY = ("epochs", "patience", "device", "threads", "bundle_exclude_similar")
-
-
 def _matching_run(registry: Registry, config: Any, split_fingerprint: str) -> str | None:
-    """The newest complete run trained on this split with this config (but for :data:`_RUN_ONLY`), or None."""
-    want = {k: v for k, v in config.to_dict().items() if k not in _RUN_ONLY}
+    """The newest complete run trained on this split with this config (but for how it ran and what training
+    tunes: :data:`gnn.config.RUN_ONLY_KEYS`), or None."""
+    from gnn.config import RUN_ONLY_KEYS
+
+    want = {k: v for k, v in config.to_dict().items() if k not in RUN_ONLY_KEYS}
     for manifest in reversed(registry.list()):
         if "error" in manifest or manifest.get("split_fingerprint") != split_fingerprint:
             continue
-        have = {k: v for k, v in manifest.get("config", {}).items() if k not in _RUN_ONLY}
-        if have == want and manifest["config"].get("epochs") == config.epochs:
+        have = {k: v for k, v in manifest.get("config", {}).items() if k not in RUN_ONLY_KEYS}
+        if have == want:
             try:
                 registry.verify(manifest["version"])
             except ValueError:
