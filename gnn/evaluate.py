@@ -183,7 +183,10 @@ def in_degree_direction(split: Split, pairs: np.ndarray) -> float:
 
 
 def _pair_scores(scorer: Scorer, pairs: np.ndarray, n_products: int) -> np.ndarray:
-    """score(a->b) for each pair, scoring each distinct query once (raw scores where the scorer has them)."""
+    """score(a->b) for each pair, scoring each distinct query once (raw scores where the scorer has them), or
+    through the scorer's ``pair_scores(relation, a, b)`` where it scores pairs without ranking whole rows."""
+    if hasattr(scorer, "pair_scores"):
+        return np.asarray(scorer.pair_scores("complement", pairs[:, 0], pairs[:, 1]), np.float64)
     queries, row = np.unique(pairs[:, 0], return_inverse=True)
     out = np.empty(len(pairs), dtype=np.float64)
     score = getattr(scorer, "raw_scores", scorer.scores)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,6 +78,9 @@ class Distinct:
         )
 
 
+PARTS = ("decoder", "pair")
+
+
 class GNNScorer:
     """Scores of a :class:`~gnn.model.LinkModel` over one graph; see the module docstring.
 
@@ -120,6 +124,7 @@ class GNNScorer:
         near_duplicates = distinct is not None and distinct.near_duplicate < 1.0
         self.words = (words if words is not None else title_words(titles)) if near_duplicates else None
         self.stepped_aside = list(stepped_aside)
+        self.part: str | None = None  # see only()
         self.graph = data.to(self.device)
         with torch.no_grad():
             self.z = model.encoder(**encoder_inputs(self.graph, sparse=True))
@@ -141,23 +146,28 @@ class GNNScorer:
         d = self.distinct
         if relation != "complement" or d is None:
             return s
-        q = np.asarray(queries, np.int64)
-        rows = np.arange(len(q))
-        if d.exclude_similar > 0:
-            sub = self.raw_scores("substitute", q) if substitute is None else substitute.copy()
-            sub[rows, q] = -np.inf
-            t = min(d.exclude_similar, sub.shape[1] - 1)
-            if t > 0:
-                top = np.argpartition(-sub, t - 1, axis=1)[:, :t]
-                s[rows[:, None], top] -= d.penalty
-        if self.words is not None:
-            words, words_t = self.words
-            s[words.row_paths(words_t, q) > d.near_duplicate] -= d.penalty
-        return s
+        if d.exclude_similar > 0 and substitute is None:
+            substitute = self.raw_scores("substitute", queries)
+        return push_down(s, queries, d, substitute, self.words)
+
+    def only(self, part: str, name: str) -> GNNScorer:
+        """The same trained model scoring with one of its two parts (the ablation): ``"decoder"``, the decoders
+        on the GraphSAGE embeddings, or ``"pair"``, the structural term on the pair features; the push-down
+        as the model's, from that part's own substitute scores."""
+        if part not in PARTS:
+            raise ValueError(f"part must be one of {PARTS}, not {part!r}")
+        other = object.__new__(GNNScorer)
+        other.__dict__.update(self.__dict__)
+        other.part, other.name = part, name
+        return other
 
     def raw_scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
         """The model's scores, with no :class:`Distinct` push-down."""
         queries = np.asarray(queries, np.int64)
+        if self.part == "decoder":
+            with torch.no_grad():
+                z_q = self.z[torch.from_numpy(queries).to(self.device)]
+                return self.model.decoders[relation](z_q, self.z, pairs=False).float().cpu().numpy()
         out = np.empty((len(queries), self.pairs.n), np.float32)
         count = pair_feature_count(self.model, relation)
         chunk = max(1, self.cells // (self.pairs.n * count))
@@ -168,9 +178,56 @@ class GNNScorer:
                 buffer = self.pairs.all_targets(relation, q, count, feature_major=True, out=buffer)
                 f = torch.from_numpy(buffer).to(self.device)
                 z_q = self.z[torch.from_numpy(q).to(self.device)]
-                s = self.model(relation, z_q, self.z, f, pairs=False, feature_major=True)
+                if self.part == "pair":
+                    term = self.model.pair_terms[relation]
+                    assert isinstance(term, PairTerm)
+                    s = term.feature_major(f)
+                else:
+                    s = self.model(relation, z_q, self.z, f, pairs=False, feature_major=True)
                 out[lo : lo + len(q)] = s.float().cpu().numpy()
         return out
+
+
+def push_down(
+    s: np.ndarray,
+    queries: np.ndarray,
+    distinct: Distinct,
+    substitute: np.ndarray | None,
+    words: tuple[SparseRows, SparseRows] | None,
+) -> np.ndarray:
+    """Complement scores `s` of `queries` (changed in place and returned) with what :class:`Distinct` pushes
+    down: each query's top ``exclude_similar`` products by `substitute` (the same method's substitute scores of
+    the same queries; not changed) and, with `words` (:func:`title_words`), its near-duplicate titles."""
+    q = np.asarray(queries, np.int64)
+    rows = np.arange(len(q))
+    if distinct.exclude_similar > 0 and substitute is not None:
+        sub = substitute.copy()
+        sub[rows, q] = -np.inf
+        t = min(distinct.exclude_similar, sub.shape[1] - 1)
+        if t > 0:
+            top = np.argpartition(-sub, t - 1, axis=1)[:, :t]
+            s[rows[:, None], top] -= distinct.penalty
+    if words is not None and distinct.near_duplicate < 1.0:
+        w, w_t = words
+        s[w.row_paths(w_t, q) > distinct.near_duplicate] -= distinct.penalty
+    return s
+
+
+class DistinctScorer:
+    """Another method's scores with the GNN's complement push-down (:func:`push_down`) from that method's own
+    substitute scores: a learned rival ranks bundles under the same rule as the model it is compared with."""
+
+    def __init__(self, base: Any, distinct: Distinct, words: tuple[SparseRows, SparseRows] | None) -> None:
+        self.base, self.distinct, self.words, self.name = base, distinct, words, base.name
+        if hasattr(base, "pair_scores"):
+            self.pair_scores = base.pair_scores
+
+    def scores(self, relation: str, queries: np.ndarray) -> np.ndarray:
+        s = self.base.scores(relation, queries)
+        if relation != "complement":
+            return s
+        sub = self.base.scores("substitute", queries) if self.distinct.exclude_similar > 0 else None
+        return push_down(s, queries, self.distinct, sub, self.words)
 
 
 def title_words(titles: np.ndarray | None) -> tuple[SparseRows, SparseRows] | None:

@@ -292,12 +292,19 @@ class Trainer:
             words=self._words[0],
         )
 
-    def validate(self, relations: tuple[str, ...] = RELATIONS) -> dict[str, dict[str, dict[str, float]]]:
-        """Filtered ranking metrics of the validation pairs, relation -> population -> metric."""
-        from gnn.evaluate import known_partners, rank_metrics
+    def validate(
+        self, relations: tuple[str, ...] = RELATIONS, direction: bool = False
+    ) -> dict[str, dict[str, dict[str, float]]]:
+        """Filtered ranking metrics of the validation pairs, relation -> population -> metric; with `direction`,
+        also the test's complement direction accuracy (``direction``, on the pairs listed one way only) beside
+        the in-degree heuristic's on the same pairs and validation graph (``direction_in_degree``)."""
+        from gnn.evaluate import direction_accuracy, known_partners, one_way_pairs, rank_metrics
 
         scorer = self.scorer(self.graph)
         out: dict[str, dict[str, dict[str, float]]] = {}
+        every = known_partners(self.split, "complement")
+        n = self.graph.n("Product")
+        indeg = np.bincount(self.graph.rel(LABEL_TYPE["complement"]).indices, minlength=n)
         for relation, pops in self.valid_pairs.items():
             if relation not in relations:
                 continue
@@ -305,6 +312,16 @@ class Trainer:
             out[relation] = {
                 pop: rank_metrics(scorer, relation, pairs, known) for pop, pairs in pops.items() if len(pairs)
             }
+            if not direction or relation != "complement":
+                continue
+            for pop, row in out[relation].items():
+                one_way = one_way_pairs(every, pops[pop])
+                a, b = indeg[one_way[:, 0]], indeg[one_way[:, 1]]
+                row["direction"] = direction_accuracy(scorer, one_way, n)
+                row["direction_in_degree"] = (
+                    float(((b > a) + 0.5 * (b == a)).mean()) if len(a) else float("nan")
+                )
+                row["n_direction"] = len(one_way)
         return out
 
     def tune_distinct(self, candidates: tuple[int, ...] = (10, 3, 0), tolerance: float = 0.02) -> int:
@@ -407,7 +424,7 @@ class Trainer:
             self.model.load_state_dict(self.best[2])
         if c.validate and c.bundle_tune:
             self.tune_distinct()
-        valid = self.validate() if c.validate else {}
+        valid = self.validate(direction=True) if c.validate else {}
 
         def mean(key: str) -> float:
             return float(np.mean([r[key] for r in self.history])) if self.history else 0.0

@@ -102,9 +102,13 @@ class WalkGraph:
 
     @staticmethod
     def from_snapshot(
-        snapshot: Snapshot, relation: str = "complement", weights: Mapping[str, int] | None = None
+        snapshot: Snapshot,
+        relation: str = "complement",
+        weights: Mapping[str, int] | None = None,
+        both_ways: tuple[str, ...] | None = None,
     ) -> WalkGraph:
-        """The walk graph of `relation` ("complement" or "substitute"); `weights` overrides the type weights."""
+        """The walk graph of `relation` ("complement" or "substitute"); `weights` overrides the type weights,
+        `both_ways` the co-purchase types walked in both directions (default :data:`BOTH_WAYS` of the relation)."""
         if relation not in RELATION_WEIGHTS:
             raise ValueError(f"relation must be one of {sorted(RELATION_WEIGHTS)}, not {relation!r}")
         w = dict(RELATION_WEIGHTS[relation] if weights is None else weights)
@@ -130,7 +134,7 @@ class WalkGraph:
                 add(d, n_p + s, int(m))
             else:
                 add(s, d, int(m))
-                if type_ in BOTH_WAYS[relation]:
+                if type_ in (BOTH_WAYS[relation] if both_ways is None else both_ways):
                     add(d, s, int(m))
         empty = np.empty(0, np.int64)
         return WalkGraph.from_edges(

@@ -29,8 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=(
             "Split the store's graph into train and held-out pairs (warm, cold and new products; see gnn/split.py) "
             "with the seed the model trained with, then rank every held-out pair with each baseline (popularity, "
-            "category popularity, title similarity, item-to-item co-occurrence, random walk) and, when the "
-            "registry has a run, the GNN. Prints hit@10, NDCG@10, MRR, ROC-AUC and complement direction accuracy."
+            "category popularity, title similarity, item-to-item co-occurrence, common neighbours, Adamic-Adar, "
+            "path counts, a random walk) and, when the registry has a run, the GNN, its two parts alone, and its "
+            "pair features fitted by logistic regression and boosted trees. Prints hit@10, NDCG@10, MRR, ROC-AUC "
+            "and complement direction accuracy."
         ),
     )
     add_store(p)
@@ -148,12 +150,38 @@ def _scorers(split: Any, registry: Registry, version: str | None) -> tuple[list[
     if version is not None:
         gnn = _gnn_scorer(registry, version, split.train)
         if gnn is not None:
-            # the model as served, and without its complement push-down of substitutes and near-duplicates
+            scorers += _learned_rivals(split, gnn, registry.manifest(version).get("config", {}))
+            # the model as served, and without its complement push-down of substitutes and near-duplicates; then
+            # the ablation: each of its two parts alone (the same trained weights)
             scorers += [gnn, gnn.without_distinct()] if gnn.distinct is not None else [gnn]
+            scorers += [
+                gnn.only("decoder", "gnn decoders only"),
+                gnn.only("pair", "gnn structural term only"),
+            ]
             stepped_aside += gnn.stepped_aside
     for note in stepped_aside:
         log.info("stepped_aside what=%r why=%r", note.what, note.why)
     return scorers, stepped_aside
+
+
+def _learned_rivals(split: Any, gnn: GNNScorer, config: dict[str, Any]) -> list[Any]:
+    """The GNN's pair features fitted by logistic regression and by boosted trees (:mod:`gnn.pair_learners`),
+    trained on episodes of the same train graph with the run's episode shares, negatives and seed, and ranking
+    complements under the run's push-down (:class:`gnn.model_scorer.DistinctScorer`): the same candidates,
+    filter and training graph as the model."""
+    from gnn.config import TrainConfig
+    from gnn.model_scorer import DistinctScorer
+    from gnn.pair_learners import PairLearner
+
+    known = set(TrainConfig.__dataclass_fields__)
+    train_config = TrainConfig(**{k: v for k, v in config.items() if k in known})
+    rivals: list[Any] = []
+    for kind in ("logreg", "trees"):
+        started = time.perf_counter()
+        learner = PairLearner(split.train, kind, config=train_config)
+        log.info("pair_learner kind=%s fit_s=%.1f", kind, time.perf_counter() - started)
+        rivals.append(learner if gnn.distinct is None else DistinctScorer(learner, gnn.distinct, gnn.words))
+    return rivals
 
 
 def _emit(

@@ -83,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
     for rel, pops in manifest["metrics"]["valid"].items():
         cells = ", ".join(f"{pop} {m['ndcg@10']:.3f}" for pop, m in pops.items())
         print(f"  valid NDCG@10 {rel}: {cells}")
+        if any("direction" in m for m in pops.values()):
+            cells = ", ".join(
+                f"{pop} {m['direction']:.3f} (in-degree {m['direction_in_degree']:.3f})"
+                for pop, m in pops.items()
+            )
+            print(f"  valid direction {rel}: {cells}")
     for type_, n in trained.written.items():
         print(f"  {n} {type_} edges written to {args.store}")
     return 0

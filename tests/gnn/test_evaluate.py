@@ -11,7 +11,15 @@ import pytest
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from gnn.baselines import CoOccurrence, RandomWalk, TitleSimilarity, all_baselines
+from gnn.baselines import (
+    AdamicAdar,
+    CommonNeighbours,
+    CoOccurrence,
+    PathCounts,
+    RandomWalk,
+    TitleSimilarity,
+    all_baselines,
+)
 from gnn.evaluate import (
     ALL_COMPLEMENTS,
     DISTINCT,
@@ -148,12 +156,34 @@ def test_direction_by_hand() -> None:
     assert in_degree_direction(split, one_way) == 1.0
 
 
-def test_random_walk_reaches_two_hops() -> None:
+def test_random_walk_reaches_two_hops_through_the_serving_walker() -> None:
     lists = CSR.from_coo(np.array([0, 1, 3]), np.array([1, 2, 4]), N, N)
-    walk = RandomWalk(products({"ALSO_BOUGHT": lists}), customer_weight=0.0)
-    s = walk.scores("complement", np.array([0]))[0]
-    assert s[1] == pytest.approx(1.0) and s[2] == pytest.approx(1.0)  # one step to 1, then surely to 2
-    assert s[3] == s[4] == s[5] == 0.0
+    walk = RandomWalk(products({"ALSO_BOUGHT": lists}))
+    assert all(type(w).__name__ == "Walker" for w in walk.walkers.values())  # graph/walks, not a copy
+    s = walk.scores("complement", np.array([0, 5]))
+    assert s[0, 1] > s[0, 2] > 0  # one step to 1, then on to 2, then back: 1 is visited on every excursion
+    assert s[0, 3] == s[0, 4] == s[0, 5] == s[0, 0] == 0.0  # unreachable, and the query itself
+    assert not s[1].any()  # a product without lists has no walk: every score ties
+    # the walk follows the lists' direction: nothing reaches 0
+    assert walk.scores("complement", np.array([1]))[0, 0] == 0.0
+
+
+def test_structural_heuristics_by_hand() -> None:
+    # 0 -> 1, 0 -> 2 bought; 3 -> 1 viewed; 2 -> 4 bought; 4 -> 5 bought (the lists together, as one graph)
+    bought = CSR.from_coo(np.array([0, 0, 2, 4]), np.array([1, 2, 4, 5]), N, N)
+    viewed = CSR.from_coo(np.array([3]), np.array([1]), N, N)
+    snap = products({"ALSO_BOUGHT": bought, "ALSO_VIEWED": viewed})
+    cn = CommonNeighbours(snap).scores("complement", np.array([3]))[0]
+    assert cn[0] == 1.0 and cn[1] == 0.0 and cn[4] == 0.0  # 0 and 3 share neighbour 1 (undirected)
+    aa = AdamicAdar(snap).scores("complement", np.array([3]))[0]
+    assert aa[0] == pytest.approx(1 / math.log(2))  # neighbour 1 has degree 2
+    paths = PathCounts(snap)
+    p = paths.scores("complement", np.array([0]))[0]
+    # two steps 0 -> 2 -> 4 (1.0); three steps 0 -> 2 -> 4 -> 5, the only one, breaks the tie of 5 with 3
+    assert p[4] == pytest.approx(1.0) and p[5] == pytest.approx(0.5) and p[3] == 0.0
+    sub = paths.scores("substitute", np.array([4]))[0]
+    assert sub[0] == pytest.approx(1.0)  # 0 -> 2 -> 4 counts for 4 as well: substitutes are symmetric
+    assert paths.scores("substitute", np.array([0]))[0][4] == sub[0]
 
 
 def test_co_occurrence_is_cosine_by_hand() -> None:

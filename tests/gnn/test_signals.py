@@ -53,11 +53,20 @@ def test_baselines_without_a_signal_step_aside_and_say_why() -> None:
         "category popularity",
         "title similarity",
         "co-occurrence",
+        "common neighbours",
+        "Adamic-Adar",
+        "path counts (2, 3 steps)",
         "random walk",
     ]
     assert aside == []
     fitted, aside = baselines(bare(catalog(), titles=False, categories=False, customers=False))
-    assert [s.name for s in fitted] == ["popularity", "random walk"]
+    assert [s.name for s in fitted] == [
+        "popularity",
+        "common neighbours",
+        "Adamic-Adar",
+        "path counts (2, 3 steps)",
+        "random walk",
+    ]
     assert [str(a) for a in aside] == [
         "category popularity stepped aside: no product has a category",
         "title similarity stepped aside: no product has a title",

@@ -141,3 +141,24 @@ def test_the_bundle_push_down_is_chosen_on_validation_pairs() -> None:
     chosen = trainer.config.bundle_exclude_similar
     assert trainer.distinct_tuning[chosen] >= 0.98 * best
     assert all(n <= chosen for n, v in trainer.distinct_tuning.items() if v >= 0.98 * best)
+
+
+def test_validation_reports_direction_beside_the_in_degree_heuristic() -> None:
+    """The final validation has the test's complement direction figure, computed on the validation pairs listed
+    one way only by the evaluation's own function, and the in-degree heuristic on the same pairs."""
+    from gnn.evaluate import direction_accuracy, known_partners, one_way_pairs
+    from tests.gnn.gnn_fixture import small_catalog, tiny_config
+
+    trainer = Trainer(make_split(small_catalog(), seed=0), tiny_config(epochs=1))
+    result = trainer.fit(progress=False)
+    valid = result.valid["complement"]
+    assert set(valid) == {"warm", "cold", "new"}
+    every = known_partners(trainer.split, "complement")
+    for pop, row in valid.items():
+        one_way = one_way_pairs(every, trainer.valid_pairs["complement"][pop])
+        assert row["n_direction"] == len(one_way) > 0
+        assert row["direction"] == direction_accuracy(
+            trainer.scorer(trainer.graph), one_way, trainer.graph.n("Product")
+        )
+        assert 0.0 <= row["direction_in_degree"] <= 1.0
+    assert "direction" not in result.valid["substitute"]["warm"]

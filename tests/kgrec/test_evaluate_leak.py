@@ -5,7 +5,8 @@ pass-through wrapper around the command's own ``_gnn_scorer``) is then audited a
 graph (``GNNScorer.graph``, the HeteroData its embeddings were passed over) and the arrays of its pair features
 (``GNNScorer.pairs``: the co-purchase lists and interactions that the 2-hop counts and degrees are computed from)
 must hold no held-out pair, in either direction, and no interaction of a new product; the pair features of the
-held-out pairs must be the ones the train graph gives.
+held-out pairs must be the ones the train graph gives. The same audit covers the pair features the command's
+learned rivals (logistic regression and boosted trees, :mod:`gnn.pair_learners`) score with.
 
 The audit must be able to fail: the same test runs `kgrec evaluate` handed the full snapshot instead of
 ``split.train`` (the split the command cuts, with its train graph replaced by the full graph) and asserts that
@@ -70,7 +71,15 @@ def leaks(scorer: GNNScorer, split: Split) -> list[str]:
     if not np.array_equal(graph["product"].x_pop.cpu().numpy(), popularity(split.train)):
         found.append("message graph: product popularity is not the train graph's")
 
-    pairs = scorer.pairs
+    return found + pair_feature_leaks(scorer.pairs, split)
+
+
+def pair_feature_leaks(pairs: PairFeatures, split: Split) -> list[str]:
+    """Where held-out pairs, or interactions of new products, reach the arrays of `pairs` or their values."""
+    n = split.full.n("Product")
+    held = heldout_pairs(split)
+    held_keys = np.unique(_keys(held[:, 0], held[:, 1], n))
+    found = []
     for name in ("b", "bt", "bs", "v", "vt", "vs"):  # the co-purchase lists, as the 2-hop counts read them
         m = getattr(pairs, name)
         hits = int(np.isin(_keys(m.rows(), m.indices, n), held_keys).sum())
@@ -147,13 +156,26 @@ def test_no_heldout_pair_reaches_the_scorer_of_kgrec_evaluate(
         splits.append(split)
         return split
 
+    rivals: list[Any] = []
+    learned_rivals = evaluate_command._learned_rivals
+
+    def keep_rivals(
+        *args: Any,
+    ) -> list[Any]:  # the pair-feature learners the command fits, kept for the audit
+        out = learned_rivals(*args)
+        rivals.extend(getattr(r, "base", r) for r in out)
+        return out
+
     monkeypatch.setattr(evaluate_command, "_gnn_scorer", keep)
+    monkeypatch.setattr(evaluate_command, "_learned_rivals", keep_rivals)
     monkeypatch.setattr(gnn.split, "make_split", split_of)
     out = io.StringIO()
     with redirect_stdout(out):
         assert main(["evaluate", "--store", spec, "--registry", str(registry), "--no-progress"]) == 0
-    # the model was ranked on every table (complement, substitute, complement_all, distinct) and population
+    # the model was ranked on every table (complement, substitute, complement_all, distinct) and population,
+    # beside the two learners on its pair features
     assert out.getvalue().count("| gnn |") == 12
+    assert out.getvalue().count("| boosted trees (pair features) |") == 12
     (scorer,), (split,) = built, splits
     assert split.train is not split.full or handed == "split.full"
     # the audit reads the held-out pairs of the split the model trained on (the same arrays as the command's)
@@ -161,8 +183,11 @@ def test_no_heldout_pair_reaches_the_scorer_of_kgrec_evaluate(
     assert honest.fingerprint() == split.fingerprint()
     assert len(heldout_pairs(honest)) > 500
     found = leaks(scorer, honest)
+    assert [type(r).__name__ for r in rivals] == ["PairLearner", "PairLearner"]
+    rival_found = [f for r in rivals for f in pair_feature_leaks(r.pairs, honest)]
     if handed == "split.train":
         assert found == []
+        assert rival_found == []
     else:  # the audit sees the leak, in the message graph and in the pair features alike
         text = "\n".join(found)
         assert re.search(r"message graph also_bought: \d+ held-out pairs", text), text
@@ -170,3 +195,6 @@ def test_no_heldout_pair_reaches_the_scorer_of_kgrec_evaluate(
         assert re.search(r"interactions of new products", text), text
         assert re.search(r"pair features' list b: \d+ held-out pairs", text), text
         assert re.search(r"pair features: 2-hop counts of \d+ held-out pairs differ", text), text
+        assert any(re.search(r"pair features' list b: \d+ held-out pairs", f) for f in rival_found), (
+            rival_found
+        )
