@@ -7,7 +7,7 @@ For each catalog asked for (default all four):
   list (src, dst, relation) from the loaded store and loaded with ``kgrec load --edges``: no customers, no
   categories, no titles;
 
-it runs ``kgrec evaluate --seeds S,S,S`` (one training run per split seed, reused from the catalog's registry
+it runs ``kgrec evaluate --seeds S,S,S --ablation`` (one training run per split seed, reused from the catalog's registry
 when there is one with that split and config) with ``--out <work>/<catalog>/eval``, then writes
 ``<work>/report.md`` and ``<work>/*.png``: every method's NDCG@10 (and ROC-AUC for the edge lists) per relation
 and population, the catalogs side by side, each cell the mean ± sample sd over the seeds; the GNN against its
@@ -121,6 +121,7 @@ def evaluate(
         str(out),
         "--json",
         "--no-progress",
+        "--ablation",
         *extra,
     )
     print(f"{catalog}: evaluated in {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -171,7 +171,10 @@ def test_no_heldout_pair_reaches_the_scorer_of_kgrec_evaluate(
     monkeypatch.setattr(gnn.split, "make_split", split_of)
     out = io.StringIO()
     with redirect_stdout(out):
-        assert main(["evaluate", "--store", spec, "--registry", str(registry), "--no-progress"]) == 0
+        assert (
+            main(["evaluate", "--store", spec, "--registry", str(registry), "--no-progress", "--ablation"])
+            == 0
+        )
     # the model was ranked on every table (complement, substitute, complement_all, distinct) and population,
     # beside the two learners on its pair features
     assert out.getvalue().count("| gnn |") == 12
