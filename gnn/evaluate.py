@@ -175,9 +175,14 @@ def direction_accuracy(scorer: Scorer, pairs: np.ndarray, n_products: int) -> fl
 
 def in_degree_direction(split: Split, pairs: np.ndarray) -> float:
     """The heuristic beside :func:`direction_accuracy`: the end listed more often in train is the target."""
+    return in_degree_share(split.train, pairs)
+
+
+def in_degree_share(graph: Any, pairs: np.ndarray) -> float:
+    """:func:`in_degree_direction` over the in-degrees of `graph` (a snapshot): what validation compares with."""
     if len(pairs) == 0:
         return float("nan")
-    indeg = np.bincount(split.train.rel(LABEL_TYPE["complement"]).indices, minlength=split.train.n("Product"))
+    indeg = np.bincount(graph.rel(LABEL_TYPE["complement"]).indices, minlength=graph.n("Product"))
     a, b = indeg[pairs[:, 0]], indeg[pairs[:, 1]]
     return float(((b > a) + 0.5 * (b == a)).mean())
 

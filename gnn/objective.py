@@ -84,6 +84,13 @@ def episode(
     return Episode(inner.train, supervision, known)
 
 
+def substitutes_of(graph: Snapshot) -> SparseRows:
+    """Product -> its co-viewed products, either way: a complement's hardest negatives (:func:`hard_negatives`)."""
+    src, dst = graph.rel(LABEL_TYPE["substitute"]).coo()
+    n = graph.n("Product")
+    return SparseRows.from_coo(np.concatenate([src, dst]), np.concatenate([dst, src]), n, n)
+
+
 def hard_negatives(
     message: Snapshot,
     pairs: PairFeatures,

@@ -29,10 +29,9 @@ import numpy as np
 from gnn.config import TrainConfig
 from gnn.features import FeaturePipeline
 from gnn.model_scorer import Prepared
-from gnn.objective import episode, hard_negatives
+from gnn.objective import episode, hard_negatives, substitutes_of
 from gnn.pair_features import PAIR_FEATURES
-from gnn.sparse import SparseRows
-from graph.schema import LABEL_TYPE, RELATIONS
+from graph.schema import RELATIONS
 from graph.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -72,14 +71,16 @@ class PairLearner:
         rng = np.random.default_rng(c.seed)
         x: dict[str, list[np.ndarray]] = {r: [] for r in RELATIONS}
         y: dict[str, list[np.ndarray]] = {r: [] for r in RELATIONS}
-        n = train.n("Product")
         for _ in range(episodes):
             ep = episode(train, rng, c.episode_warm, c.episode_cold, c.episode_new, c.max_positives)
             pairs = self.prepared.pair_features(ep.message)
-            src, dst = ep.message.rel(LABEL_TYPE["substitute"]).coo()
-            substitutes = SparseRows.from_coo(np.concatenate([src, dst]), np.concatenate([dst, src]), n, n)
             samplers = hard_negatives(
-                ep.message, pairs, self.prepared.category, c.negative_mix, substitutes, c.substitute_negatives
+                ep.message,
+                pairs,
+                self.prepared.category,
+                c.negative_mix,
+                substitutes_of(ep.message),
+                c.substitute_negatives,
             )
             for relation, (a, b) in ep.supervision.items():
                 if len(a) == 0:

@@ -30,7 +30,7 @@ from gnn.data import EDGE_TYPES, encoder_inputs
 from gnn.features import FeaturePipeline
 from gnn.labels import pure_pairs, viewed_keys
 from gnn.model_scorer import Distinct, GNNScorer, Prepared, build_model, title_words
-from gnn.objective import Episode, Examples, episode, hard_negatives, losses
+from gnn.objective import Episode, Examples, episode, hard_negatives, losses, substitutes_of
 from gnn.pair_features import PairFeatures
 from gnn.registry import TrainResult, data_fingerprint, save_checkpoint
 from gnn.sampler import HardNegatives, HeteroNeighborSampler
@@ -120,9 +120,7 @@ class Trainer:
             }
 
         # a complement's substitutes (co-viewed either way, supervision pairs included): its hardest negatives
-        src, dst = self.graph.rel(LABEL_TYPE["substitute"]).coo()
-        n = self.graph.n("Product")
-        self.substitutes = SparseRows.from_coo(np.concatenate([src, dst]), np.concatenate([dst, src]), n, n)
+        self.substitutes = substitutes_of(self.graph)
 
     # -- one epoch -------------------------------------------------------------------------------------------------
 
@@ -298,13 +296,18 @@ class Trainer:
         """Filtered ranking metrics of the validation pairs, relation -> population -> metric; with `direction`,
         also the test's complement direction accuracy (``direction``, on the pairs listed one way only) beside
         the in-degree heuristic's on the same pairs and validation graph (``direction_in_degree``)."""
-        from gnn.evaluate import direction_accuracy, known_partners, one_way_pairs, rank_metrics
+        from gnn.evaluate import (
+            direction_accuracy,
+            in_degree_share,
+            known_partners,
+            one_way_pairs,
+            rank_metrics,
+        )
 
         scorer = self.scorer(self.graph)
         out: dict[str, dict[str, dict[str, float]]] = {}
         every = known_partners(self.split, "complement")
         n = self.graph.n("Product")
-        indeg = np.bincount(self.graph.rel(LABEL_TYPE["complement"]).indices, minlength=n)
         for relation, pops in self.valid_pairs.items():
             if relation not in relations:
                 continue
@@ -316,11 +319,8 @@ class Trainer:
                 continue
             for pop, row in out[relation].items():
                 one_way = one_way_pairs(every, pops[pop])
-                a, b = indeg[one_way[:, 0]], indeg[one_way[:, 1]]
                 row["direction"] = direction_accuracy(scorer, one_way, n)
-                row["direction_in_degree"] = (
-                    float(((b > a) + 0.5 * (b == a)).mean()) if len(a) else float("nan")
-                )
+                row["direction_in_degree"] = in_degree_share(self.graph, one_way)
                 row["n_direction"] = len(one_way)
         return out
 
